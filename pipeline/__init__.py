@@ -1,0 +1,1 @@
+"""cdc-olap: change-data-capture analytics for a fintech's Postgres."""

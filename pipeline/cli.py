@@ -1,0 +1,124 @@
+"""`cdc-olap` command line. Parses arguments, loads config once, hands it to the component."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+from pipeline import log
+from pipeline.config import ConfigError, load_config
+from pipeline.stack.errors import StackError
+
+_log = log.get("cli")
+
+
+def _cmd_install(args, config) -> None:
+    from pipeline.stack.install.plan import install_all
+
+    install_all(config)
+
+
+def _cmd_up(args, config) -> None:
+    from pipeline.stack import stack
+    from pipeline.stack.install.plan import install_all
+
+    started = time.monotonic()
+    if not args.no_install:
+        install_all(config)
+    supervisor = stack.build(config)
+    timings = supervisor.up()
+    _log.info("stack.up", seconds=round(time.monotonic() - started, 1),
+              healthy_after=",".join(f"{k}:{v}s" for k, v in timings.items()))
+    _print_status(supervisor.status())
+
+
+def _cmd_down(args, config) -> None:
+    from pipeline.stack import stack
+
+    supervisor = stack.build(config)
+    stopped = supervisor.down()
+    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    if args.purge:
+        shutil.rmtree(config.run_dir, ignore_errors=True)
+        print(f"removed {config.run_dir}")
+
+
+def _cmd_status(args, config) -> None:
+    from pipeline.stack import stack
+
+    rows = stack.build(config).status()
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        _print_status(rows)
+    if any(r.state not in ("up", "external-up") for r in rows):
+        sys.exit(1)
+
+
+def _print_status(rows) -> None:
+    header = f"{'service':<20} {'state':<13} {'pid':>7} {'port':>6} {'rss MiB':>8}  detail"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r.name:<20} {r.state:<13} {r.pid or '-':>7} {r.port or '-':>6} "
+              f"{r.rss_mib if r.rss_mib is not None else '-':>8}  {r.detail[:90]}")
+    total = sum(r.rss_mib or 0 for r in rows)
+    print(f"{'total':<20} {'':<13} {'':>7} {'':>6} {total:>8.0f}")
+
+
+def _cmd_logs(args, config) -> None:
+    from pipeline.stack.layout import Layout
+
+    layout = Layout.from_config(config)
+    path = layout.log_file(args.service)
+    if not path.exists():
+        known = sorted(p.stem for p in layout.logs.glob("*.log"))
+        raise StackError(f"no log for {args.service!r} in {layout.logs}; known: {', '.join(known) or 'none yet'}")
+    argv = ["tail", "-n", str(args.lines), *(["-F"] if args.follow else []), str(path)]
+    subprocess.run(argv, check=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
+    parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("install", help="install/download everything the managed services need (idempotent)")
+    p.set_defaults(func=_cmd_install)
+
+    p = sub.add_parser("up", help="install what is missing and start the whole local stack")
+    p.add_argument("--no-install", action="store_true", help="skip the install step")
+    p.set_defaults(func=_cmd_up)
+
+    p = sub.add_parser("down", help="stop every process this stack started")
+    p.add_argument("--purge", action="store_true", help="also delete the run dir (data, logs, secrets)")
+    p.set_defaults(func=_cmd_down)
+
+    p = sub.add_parser("status", help="health, pid, port and memory of every stage; exit 1 if any is unhealthy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("logs", help="show a service's log")
+    p.add_argument("service")
+    p.add_argument("-n", "--lines", type=int, default=50)
+    p.add_argument("-f", "--follow", action="store_true")
+    p.set_defaults(func=_cmd_logs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    log.setup()
+    try:
+        config = load_config(args.config)
+        args.func(args, config)
+    except (ConfigError, StackError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

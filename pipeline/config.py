@@ -1,0 +1,337 @@
+"""The one place configuration is read.
+
+Everything the product talks to is an endpoint in this file's dataclasses. A
+section marked ``managed = true`` is started by the local stack manager; set it
+to ``false`` and point host/port/URL at a real cluster (Kafka/MSK, Druid,
+Superset/Preset, AWS) and the same commands run against that instead.
+
+Precedence, lowest first: dataclass defaults, the TOML file
+(``cdc-olap.toml`` at the project root, or ``--config`` / ``CDC_OLAP_CONFIG``),
+then environment variables named ``CDC_OLAP_<SECTION>_<KEY>`` (for example
+``CDC_OLAP_KAFKA_BOOTSTRAP_SERVERS=b-1.msk:9098``). Callers receive a frozen
+``Config`` and pass the parts they need down; nothing else reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "cdc-olap.toml"
+ENV_PREFIX = "CDC_OLAP_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    # Where logs, pids, data dirs and generated secrets of one stack live.
+    run_dir: str = ".run/demo"
+    # Downloads (Maven jars, virtualenvs) are cached here, outside the repo.
+    cache_dir: str = "~/.cache/cdc-olap"
+    # Added to every managed service's port, so a test stack can run beside the demo.
+    port_offset: int = 0
+    # Seconds a service may take to become healthy before `up` gives up on it.
+    start_timeout_s: int = 240
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = 25432
+    database: str = "fintech"
+    user: str = "cdc_olap"
+    # None: generated for the local stack (see secrets.env in the run dir).
+    password: str | None = None
+    superuser: str = "postgres"
+    superuser_password: str | None = None
+    shared_buffers: str = "256MB"
+    max_replication_slots: int = 10
+    max_wal_senders: int = 10
+
+    def dsn(self, database: str | None = None, *, superuser: bool = False) -> str:
+        user, password = (self.superuser, self.superuser_password) if superuser else (self.user, self.password)
+        return (
+            f"host={self.host} port={self.port} dbname={database or self.database} "
+            f"user={user} password={password} connect_timeout=5"
+        )
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    managed: bool = True
+    version: str = "4.1.1"
+    host: str = "127.0.0.1"
+    port: int = 29092
+    controller_port: int = 29093
+    # For an external cluster: its bootstrap list. Empty: host:port of the managed broker.
+    bootstrap_servers: str = ""
+    heap: str = "512m"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.bootstrap_servers or f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DruidConfig:
+    managed: bool = True
+    version: str = "34.0.0"
+    host: str = "127.0.0.1"
+    coordinator_port: int = 28081
+    broker_port: int = 28082
+    historical_port: int = 28083
+    indexer_port: int = 28091
+    zookeeper_port: int = 22181
+    # Scheme://host:port of the broker (SQL) and coordinator/overlord (tasks) for external clusters.
+    broker_url: str = ""
+    overlord_url: str = ""
+    # Password of Druid's metadata-store role in the stack's Postgres (generated locally).
+    db_password: str | None = None
+    # JVM heap per Druid process; direct memory is sized from the processing buffers.
+    heap: str = "384m"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or f"http://{self.host}:{self.broker_port}"
+
+    @property
+    def overlord(self) -> str:
+        # The local stack runs the coordinator as overlord too.
+        return self.overlord_url or f"http://{self.host}:{self.coordinator_port}"
+
+
+@dataclass(frozen=True)
+class FlinkConfig:
+    # "local": jobs run in an embedded mini-cluster inside the submitting Python process.
+    # "remote": jobs are submitted to the JobManager at rest_url.
+    mode: str = "local"
+    rest_url: str = ""
+    kafka_connector_version: str = "4.0.1-2.0"
+    parallelism: int = 1
+
+
+@dataclass(frozen=True)
+class SupersetConfig:
+    managed: bool = True
+    version: str = "6.1.0"
+    host: str = "127.0.0.1"
+    port: int = 28088
+    url: str = ""
+    admin_user: str = "admin"
+    admin_password: str | None = None
+    secret_key: str | None = None
+    db_password: str | None = None
+    web_workers: int = 1
+
+    @property
+    def base_url(self) -> str:
+        return self.url or f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = 26379
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    # managed: a local moto server stands in for S3 and SNS. For real AWS set
+    # managed = false and leave endpoint_url empty; credentials then come from
+    # the usual AWS chain (env, profile, instance role).
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = 25000
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    s3_bucket: str = "cdc-olap"
+    sns_topic: str = "cdc-olap-pages"
+
+    @property
+    def endpoint(self) -> str | None:
+        """None means the real AWS endpoints, chosen by boto3 from the region."""
+        if self.endpoint_url:
+            return self.endpoint_url
+        return f"http://{self.host}:{self.port}" if self.managed else None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    # managed: a local sink that stores every delivered mail as a .eml file.
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = 20025
+    mail_from: str = "reports@cdc-olap.local"
+
+
+@dataclass(frozen=True)
+class Config:
+    stack: StackConfig = field(default_factory=StackConfig)
+    postgres: PostgresConfig = field(default_factory=PostgresConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    druid: DruidConfig = field(default_factory=DruidConfig)
+    flink: FlinkConfig = field(default_factory=FlinkConfig)
+    superset: SupersetConfig = field(default_factory=SupersetConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return _resolve_path(self.stack.run_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        return _resolve_path(self.stack.cache_dir)
+
+
+def _resolve_path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (PROJECT_ROOT / path)
+
+
+def _coerce(section: str, key: str, raw: Any, type_name: str) -> Any:
+    """Convert a TOML or environment value to the field's declared type (annotations are strings here)."""
+    try:
+        if type_name == "bool":
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(raw).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if type_name == "int":
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        return None if raw is None else str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"[{section}] {key} = {raw!r} is not a valid {type_name}; "
+            f"fix it in the config file or in ${ENV_PREFIX}{section.upper()}_{key.upper()}"
+        ) from None
+
+
+def _build_section(name: str, cls: type, values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in section [{name}]; "
+            f"valid keys are: {', '.join(known)}"
+        )
+    merged: dict[str, Any] = {}
+    for key, fld in known.items():
+        env_name = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
+        if env_name in env:
+            merged[key] = _coerce(name, key, env[env_name], fld.type)
+        elif key in values:
+            merged[key] = _coerce(name, key, values[key], fld.type)
+    return cls(**merged)
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the config file and environment once; everything downstream gets the result."""
+    env = os.environ if env is None else env
+    chosen = path or env.get(f"{ENV_PREFIX}CONFIG")
+    file_path = Path(chosen) if chosen else DEFAULT_CONFIG_FILE
+    data: dict[str, Any] = {}
+    if file_path.exists():
+        try:
+            data = tomllib.loads(file_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file_path} is not valid TOML: {exc}") from None
+    elif chosen:
+        raise ConfigError(f"config file {file_path} does not exist; pass an existing file or unset CDC_OLAP_CONFIG")
+
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    unknown = sorted(set(data) - set(sections))
+    if unknown:
+        raise ConfigError(
+            f"unknown section(s) [{'], ['.join(unknown)}] in {file_path}; valid sections are: {', '.join(sections)}"
+        )
+    built = {}
+    for name, fld in sections.items():
+        section_cls = fld.default_factory  # type: ignore[misc]
+        built[name] = _build_section(name, section_cls, data.get(name, {}), env)
+    config = _apply_port_offset(Config(**built))
+    config = _fill_local_secrets(config)
+    _validate(config)
+    return config
+
+
+def _fill_local_secrets(config: Config) -> Config:
+    """Managed services get passwords generated once per run dir; external ones must be configured."""
+    from pipeline.secrets import local_secrets
+
+    pg, ss, dr = config.postgres, config.superset, config.druid
+    needs = (
+        (pg.managed and None in (pg.password, pg.superuser_password))
+        or (ss.managed and None in (ss.admin_password, ss.secret_key, ss.db_password))
+        or (dr.managed and dr.db_password is None)
+    )
+    if not needs:
+        return config
+    secrets = local_secrets(config.run_dir)
+    if pg.managed:
+        pg = dataclasses.replace(
+            pg,
+            password=pg.password or secrets["postgres_password"],
+            superuser_password=pg.superuser_password or secrets["postgres_superuser_password"],
+        )
+    if ss.managed:
+        ss = dataclasses.replace(
+            ss,
+            admin_password=ss.admin_password or secrets["superset_admin_password"],
+            secret_key=ss.secret_key or secrets["superset_secret_key"],
+            db_password=ss.db_password or secrets["superset_db_password"],
+        )
+    if dr.managed:
+        dr = dataclasses.replace(dr, db_password=dr.db_password or secrets["druid_db_password"])
+    return dataclasses.replace(config, postgres=pg, superset=ss, druid=dr)
+
+
+_PORT_FIELDS = {
+    "postgres": ("port",),
+    "kafka": ("port", "controller_port"),
+    "druid": ("coordinator_port", "broker_port", "historical_port", "indexer_port", "zookeeper_port"),
+    "superset": ("port",),
+    "redis": ("port",),
+    "aws": ("port",),
+    "smtp": ("port",),
+}
+
+
+def _apply_port_offset(config: Config) -> Config:
+    """Shift the ports of managed services only; an external endpoint's port is what it is."""
+    offset = config.stack.port_offset
+    if not offset:
+        return config
+    changes = {}
+    for section, names in _PORT_FIELDS.items():
+        part = getattr(config, section)
+        if part.managed:
+            changes[section] = dataclasses.replace(part, **{n: getattr(part, n) + offset for n in names})
+    return dataclasses.replace(config, **changes)
+
+
+def _validate(config: Config) -> None:
+    if config.flink.mode not in {"local", "remote"}:
+        raise ConfigError(f"[flink] mode = {config.flink.mode!r}: use 'local' or 'remote'")
+    if config.flink.mode == "remote" and not config.flink.rest_url:
+        raise ConfigError("[flink] mode = 'remote' needs rest_url (the JobManager's REST address)")
+    if config.stack.port_offset < 0 or config.stack.port_offset > 20000:
+        raise ConfigError(f"[stack] port_offset = {config.stack.port_offset}: choose 0..20000")
