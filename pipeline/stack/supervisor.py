@@ -72,15 +72,34 @@ class Supervisor:
 
     # ---- up -------------------------------------------------------------------------------
 
-    def up(self) -> dict[str, float]:
-        """Start everything not already running; returns seconds-to-healthy per service."""
+    def closure(self, names: set[str]) -> list[str]:
+        """`names` plus everything they require, in start order."""
+        unknown = names - set(self.services)
+        if unknown:
+            raise StackError(f"unknown service(s) {', '.join(sorted(unknown))}; known: {', '.join(self.order())}")
+        wanted: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in wanted or name not in self.services:
+                continue
+            wanted.add(name)
+            todo.extend(self.services[name].requires)
+        return [n for n in self.order() if n in wanted]
+
+    def up(self, only: set[str] | None = None) -> dict[str, float]:
+        """Start everything (or `only` these and their dependencies) not already running.
+
+        Returns seconds-to-healthy per service, counted from the start of `up`.
+        """
         self.layout.ensure()
         for ext in self.externals:
             try:
                 ext.health()
             except Unhealthy as exc:
                 raise StackError(f"external {ext.name} at {ext.endpoint} is not healthy: {exc}") from None
-        ready = {name: threading.Event() for name in self.services}
+        names = self.closure(only) if only else self.order()
+        ready = {name: threading.Event() for name in names}
         failed: dict[str, BaseException] = {}
         timings: dict[str, float] = {}
         started_at = time.monotonic()
@@ -105,7 +124,7 @@ class Supervisor:
                 ready[name].set()
 
         with ThreadPoolExecutor(max_workers=max(1, len(self.services))) as pool:
-            list(pool.map(run, self.order()))
+            list(pool.map(run, names))
         if failed:
             name, exc = next(iter(failed.items()))
             if isinstance(exc, StackError):

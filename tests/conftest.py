@@ -1,0 +1,80 @@
+"""Fixtures that start real services. The only place tests start anything.
+
+The test stack is an ordinary stack with its own run dir (`.run/test`) and
+ports shifted by 1000, so it can run beside a demo stack. It starts once per
+test session, only the services the selected tests ask for (plus what those
+need), and stops at the end; CDC_OLAP_KEEP_STACK=1 leaves it running so the
+next run starts in seconds.
+
+Where a Docker engine answers and CDC_OLAP_TESTCONTAINERS=1 is set, Postgres
+and Kafka come from testcontainers instead (see `_testcontainers_overrides`);
+without Docker nothing is skipped: local processes serve every test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import PROJECT_ROOT, Config, load_config
+from pipeline.stack import stack as stack_module
+from pipeline.stack.install.plan import install_all
+from pipeline.stack.supervisor import Supervisor
+
+TEST_ENV = {
+    "CDC_OLAP_STACK_RUN_DIR": str(PROJECT_ROOT / ".run" / "test"),
+    "CDC_OLAP_STACK_PORT_OFFSET": "1000",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tier by folder: tests/integration needs services, everything else is a pure unit."""
+    for item in items:
+        path = Path(str(item.fspath))
+        item.add_marker(pytest.mark.integration if "integration" in path.parts else pytest.mark.unit)
+
+
+class TestStack:
+    """Starts services on demand, once per session."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.supervisor: Supervisor = stack_module.build(config)
+        self._installed = False
+        self.started: set[str] = set()
+
+    def need(self, *names: str) -> Config:
+        missing = set(names) - self.started
+        if missing:
+            if not self._installed:
+                install_all(self.config)
+                self._installed = True
+            self.supervisor.up(only=missing)
+            self.started |= set(self.supervisor.closure(missing))
+        return self.config
+
+    def stop(self) -> None:
+        self.supervisor.down()
+
+
+def _docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def test_stack():
+    env = {**os.environ, **TEST_ENV}
+    config = load_config(env=env)
+    stack = TestStack(config)
+    yield stack
+    if os.environ.get("CDC_OLAP_KEEP_STACK") != "1":
+        stack.stop()
