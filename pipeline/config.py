@@ -69,7 +69,7 @@ class PostgresConfig:
 @dataclass(frozen=True)
 class KafkaConfig:
     managed: bool = True
-    version: str = "4.1.1"
+    version: str = "4.4.0"
     host: str = "127.0.0.1"
     port: int = 29092
     controller_port: int = 29093
