@@ -56,7 +56,7 @@ def _cmd_status(args, config) -> None:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
         _print_status(rows)
-    if any(r.state not in ("up", "external-up") for r in rows):
+    if any(not r.state.endswith("up") for r in rows):
         sys.exit(1)
 
 

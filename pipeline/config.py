@@ -116,7 +116,9 @@ class FlinkConfig:
     # "remote": jobs are submitted to the JobManager at rest_url.
     mode: str = "local"
     rest_url: str = ""
-    kafka_connector_version: str = "4.0.1-2.0"
+    kafka_connector_version: str = "5.0.0-2.2"
+    # Heap of the JVM that PyFlink starts for local execution (the embedded mini-cluster).
+    local_heap: str = "1g"
     parallelism: int = 1
 
 

@@ -44,3 +44,5 @@ class External:
     name: str
     endpoint: str
     health: Callable[[], str]
+    # True for a stage that runs inside our own processes (Flink local execution), not elsewhere.
+    local: bool = False

@@ -27,7 +27,7 @@ POLL_S = 0.5
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
-    state: str  # "up", "down", "unhealthy", "external-up", "external-down"
+    state: str  # "up", "down", "unhealthy", "external-up/-down", "embedded-up/-down"
     pid: int | None
     port: int | None
     rss_mib: float | None
@@ -94,6 +94,8 @@ class Supervisor:
         """
         self.layout.ensure()
         for ext in self.externals:
+            if ext.local:
+                continue
             try:
                 ext.health()
             except Unhealthy as exc:
@@ -206,9 +208,10 @@ class Supervisor:
                 detail, state = str(exc), "unhealthy"
             rows.append(ServiceStatus(name, state, pid, service.port, round(process.rss_kib(pid) / 1024, 1), detail))
         for ext in self.externals:
+            kind = "embedded" if ext.local else "external"
             try:
-                detail, state = ext.health(), "external-up"
+                detail, state = ext.health(), f"{kind}-up"
             except Unhealthy as exc:
-                detail, state = str(exc), "external-down"
+                detail, state = str(exc), f"{kind}-down"
             rows.append(ServiceStatus(ext.name, state, None, None, None, f"{ext.endpoint}: {detail}"))
         return rows

@@ -1,0 +1,1 @@
+"""PyFlink jobs. Python only defines and submits them; rows flow JVM -> Kafka, never through Python."""
