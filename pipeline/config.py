@@ -85,7 +85,7 @@ class KafkaConfig:
 @dataclass(frozen=True)
 class DruidConfig:
     managed: bool = True
-    version: str = "34.0.0"
+    version: str = "33.0.0"
     host: str = "127.0.0.1"
     coordinator_port: int = 28081
     broker_port: int = 28082

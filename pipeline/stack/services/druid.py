@@ -1,5 +1,172 @@
-"""placeholder"""
-def install(config, layout): pass
-def service(config, layout): return []
-def services(config, layout): return []
-def health(*a): return "stub"
+"""Apache Druid assembled from Maven Central: ZooKeeper, coordinator-as-overlord, broker,
+historical and an indexer (tasks as threads), with heaps sized for a 2-core machine.
+
+Metadata lives in the stack's Postgres; deep storage on local disk (S3 by
+configuration). The broker's health check is a real Druid SQL `SELECT 1`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import Config, DruidConfig
+from pipeline.stack import health as probe
+from pipeline.stack import templates
+from pipeline.stack.errors import StackError
+from pipeline.stack.install import maven, stamp
+from pipeline.stack.layout import Layout
+from pipeline.stack.service import Service, Unhealthy
+
+EXTENSIONS = (
+    "druid-kafka-indexing-service",
+    "druid-s3-extensions",
+    "druid-datasketches",
+    "postgresql-metadata-storage",
+    "druid-multi-stage-query",
+)
+
+JVM_COMMON = (
+    "-server", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Duser.timezone=UTC", "-Dfile.encoding=UTF-8",
+    "-Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager",
+    "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED", "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
+)
+
+
+@dataclass(frozen=True)
+class _Process:
+    role: str  # Druid's server type
+    heap: str
+    direct: str  # processing buffers x (threads + merge buffers + 1) must fit
+
+
+_PROCESSES = (
+    _Process("coordinator", "256m", "64m"),
+    _Process("broker", "384m", "192m"),
+    _Process("historical", "384m", "160m"),
+    _Process("indexer", "512m", "192m"),
+)
+
+
+def home(config: Config, layout: Layout) -> Path:
+    return layout.cache_dir / f"druid-{config.druid.version}"
+
+
+def install(config: Config, layout: Layout) -> None:
+    druid_home = home(config, layout)
+    maven.copy_dependencies(layout.infra / "maven" / "druid" / "pom.xml", druid_home / "lib", layout.cache_dir,
+                            {"druid.version": config.druid.version})
+    extensions = druid_home / "extensions"
+    key = stamp.digest(config.druid.version, *EXTENSIONS)
+    if stamp.is_current(extensions, key):
+        return
+    argv = [
+        "java", "-Xmx512m", f"-Ddruid.extensions.directory={extensions}",
+        f"-Ddruid.extensions.hadoopDependenciesDir={druid_home / 'hadoop-dependencies'}",
+        "-cp", f"{druid_home / 'lib'}/*", "org.apache.druid.cli.Main", "tools", "pull-deps",
+        "--no-default-hadoop", "--clean", "--defaultVersion", config.druid.version,
+        "-l", str(layout.cache_dir / "m2"),
+        *[arg for name in EXTENSIONS for arg in ("-c", f"org.apache.druid.extensions:{name}")],
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise StackError(f"Druid pull-deps failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    stamp.mark(extensions, key)
+
+
+def sql(druid: DruidConfig, query: str, timeout: float = 10.0) -> list[dict]:
+    payload = probe.http(f"{druid.broker}/druid/v2/sql/", method="POST", body={"query": query}, timeout=timeout)
+    return json.loads(payload)
+
+
+def health(druid: DruidConfig) -> str:
+    rows = sql(druid, "SELECT 1 AS ok", timeout=probe.TIMEOUT_S)
+    if rows != [{"ok": 1}]:
+        raise Unhealthy(f"Druid SQL SELECT 1 returned {rows!r}")
+    return "SQL SELECT 1 ok"
+
+
+def _status_health(url: str) -> str:
+    if probe.http(f"{url}/status/health").strip() != b"true":
+        raise Unhealthy(f"{url}/status/health is not true")
+    return "status/health true"
+
+
+def _zk_health(port: int) -> str:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=probe.TIMEOUT_S) as sock:
+            sock.sendall(b"ruok")
+            reply = sock.recv(16)
+    except OSError as exc:
+        raise Unhealthy(f"ZooKeeper on {port}: {exc}") from None
+    if reply != b"imok":
+        raise Unhealthy(f"ZooKeeper on {port} answered {reply!r} to ruok")
+    return "imok"
+
+
+def services(config: Config, layout: Layout) -> list[Service]:
+    druid = config.druid
+    druid_home = home(config, layout)
+    conf = layout.conf / "druid"
+    var_dir = layout.data / "druid"
+    tmp_dir = var_dir / "tmp"
+    source = layout.infra / "druid"
+    ports = {"coordinator": druid.coordinator_port, "broker": druid.broker_port,
+             "historical": druid.historical_port, "indexer": druid.indexer_port}
+    common_values = {
+        "extensions_dir": druid_home / "extensions", "zookeeper_port": druid.zookeeper_port,
+        "pg_host": config.postgres.host, "pg_port": config.postgres.port, "var_dir": var_dir,
+    }
+    env = {"DRUID_METADATA_PASSWORD": druid.db_password or ""}
+
+    def write_common() -> None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        templates.write(source / "_common" / "common.runtime.properties",
+                        conf / "_common" / "common.runtime.properties", common_values)
+        templates.write(source / "_common" / "log4j2.xml", conf / "_common" / "log4j2.xml", {})
+
+    zk_cfg = conf / "zookeeper" / "zoo.cfg"
+    made = [Service(
+        name="zookeeper",
+        port=druid.zookeeper_port,
+        argv=["java", "-Xms32m", "-Xmx128m", "-XX:+UseSerialGC", f"-Djava.io.tmpdir={tmp_dir}",
+              "-Dzookeeper.jmx.log4j.disable=true",
+              f"-Dlog4j.configurationFile={conf / '_common' / 'log4j2.xml'}",
+              "-cp", f"{druid_home / 'lib'}/*", "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(zk_cfg)],
+        health=lambda: _zk_health(druid.zookeeper_port),
+        prepare=lambda: (write_common(), templates.write(source / "zookeeper" / "zoo.cfg", zk_cfg,
+                                                         {"var_dir": var_dir, "port": druid.zookeeper_port})),
+        start_timeout_s=60,
+    )]
+    for proc in _PROCESSES:
+        port = ports[proc.role]
+        values = {"port": port, "var_dir": var_dir, "worker_capacity": 2}
+
+        def prepare(role=proc.role, values=values) -> None:
+            write_common()
+            templates.write(source / role / "runtime.properties", conf / role / "runtime.properties", values)
+
+        url = f"http://127.0.0.1:{port}"
+        health_check = (lambda: health(druid)) if proc.role == "broker" else (lambda url=url: _status_health(url))
+        made.append(Service(
+            name=f"druid-{proc.role}",
+            port=port,
+            argv=["java", "-Xms64m", f"-Xmx{proc.heap}", f"-XX:MaxDirectMemorySize={proc.direct}",
+                  f"-Djava.io.tmpdir={tmp_dir}", *JVM_COMMON,
+                  "-cp", f"{conf / '_common'}:{conf / proc.role}:{druid_home / 'lib'}/*",
+                  "org.apache.druid.cli.Main", "server", proc.role],
+            env=env,
+            health=health_check,
+            requires=("zookeeper", "postgres") if proc.role == "coordinator" else ("zookeeper",),
+            prepare=prepare,
+            start_timeout_s=240,
+            stop_timeout_s=45,
+        ))
+    return made
