@@ -95,8 +95,8 @@ class DruidConfig:
     # Scheme://host:port of the broker (SQL) and coordinator/overlord (tasks) for external clusters.
     broker_url: str = ""
     overlord_url: str = ""
-    # Password of Druid's metadata-store role in the stack's Postgres (generated locally).
-    db_password: str | None = None
+    # The coordinator hosts Druid's metadata store (Derby network server) on this port.
+    metadata_port: int = 21527
     # JVM heap per Druid process; direct memory is sized from the processing buffers.
     heap: str = "384m"
 
@@ -279,11 +279,9 @@ def _fill_local_secrets(config: Config) -> Config:
     """Managed services get passwords generated once per run dir; external ones must be configured."""
     from pipeline.secrets import local_secrets
 
-    pg, ss, dr = config.postgres, config.superset, config.druid
-    needs = (
-        (pg.managed and None in (pg.password, pg.superuser_password))
-        or (ss.managed and None in (ss.admin_password, ss.secret_key, ss.db_password))
-        or (dr.managed and dr.db_password is None)
+    pg, ss = config.postgres, config.superset
+    needs = (pg.managed and None in (pg.password, pg.superuser_password)) or (
+        ss.managed and None in (ss.admin_password, ss.secret_key, ss.db_password)
     )
     if not needs:
         return config
@@ -301,15 +299,13 @@ def _fill_local_secrets(config: Config) -> Config:
             secret_key=ss.secret_key or secrets["superset_secret_key"],
             db_password=ss.db_password or secrets["superset_db_password"],
         )
-    if dr.managed:
-        dr = dataclasses.replace(dr, db_password=dr.db_password or secrets["druid_db_password"])
-    return dataclasses.replace(config, postgres=pg, superset=ss, druid=dr)
+    return dataclasses.replace(config, postgres=pg, superset=ss)
 
 
 _PORT_FIELDS = {
     "postgres": ("port",),
     "kafka": ("port", "controller_port"),
-    "druid": ("coordinator_port", "broker_port", "historical_port", "indexer_port", "zookeeper_port"),
+    "druid": ("coordinator_port", "broker_port", "historical_port", "indexer_port", "zookeeper_port", "metadata_port"),
     "superset": ("port",),
     "redis": ("port",),
     "aws": ("port",),

@@ -16,7 +16,6 @@ from pathlib import Path
 SECRET_NAMES = (
     "postgres_superuser_password",
     "postgres_password",
-    "druid_db_password",
     "superset_db_password",
     "superset_admin_password",
     "superset_secret_key",

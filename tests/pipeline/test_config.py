@@ -63,7 +63,6 @@ def test_local_secrets_are_generated_once_and_private(tmp_path):
 
 
 def test_external_services_get_no_generated_password(tmp_path):
-    config = load_config(env=_env(tmp_path, CDC_OLAP_POSTGRES_MANAGED="false", CDC_OLAP_SUPERSET_MANAGED="false",
-                                  CDC_OLAP_DRUID_MANAGED="false"))
+    config = load_config(env=_env(tmp_path, CDC_OLAP_POSTGRES_MANAGED="false", CDC_OLAP_SUPERSET_MANAGED="false"))
     assert config.postgres.password is None
     assert not (tmp_path / "run" / "secrets.env").exists()

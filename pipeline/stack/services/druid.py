@@ -1,32 +1,34 @@
 """Apache Druid assembled from Maven Central: ZooKeeper, coordinator-as-overlord, broker,
 historical and an indexer (tasks as threads), with heaps sized for a 2-core machine.
 
-Metadata lives in the stack's Postgres; deep storage on local disk (S3 by
-configuration). The broker's health check is a real Druid SQL `SELECT 1`.
+Metadata lives in Derby, served by the coordinator: Maven Central serves
+postgresql-metadata-storage only up to 29.0.0, which no longer links against
+Druid 33's core. Deep storage is local disk (S3 by configuration). The broker's
+health check is a real Druid SQL `SELECT 1`.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config, DruidConfig
 from pipeline.stack import health as probe
 from pipeline.stack import templates
-from pipeline.stack.errors import StackError
-from pipeline.stack.install import maven, stamp
+from pipeline.stack.install import maven
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
-EXTENSIONS = (
-    "druid-kafka-indexing-service",
-    "druid-s3-extensions",
-    "druid-datasketches",
-    "postgresql-metadata-storage",
-    "druid-multi-stage-query",
-)
+# Extension -> version (None: the core's version). Maven Central has druid-s3-extensions only up
+# to 29.0.0 and druid-multi-stage-query only up to 27.0.0; S3's 29.0.0 links against the 33 core,
+# MSQ's does not, so SQL-based ingestion (INSERT/REPLACE) is not available in the local stack.
+EXTENSIONS: dict[str, str | None] = {
+    "druid-kafka-indexing-service": None,
+    "druid-datasketches": None,
+    "druid-s3-extensions": "29.0.0",
+}
 
 JVM_COMMON = (
     "-server", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Duser.timezone=UTC", "-Dfile.encoding=UTF-8",
@@ -61,22 +63,10 @@ def install(config: Config, layout: Layout) -> None:
     druid_home = home(config, layout)
     maven.copy_dependencies(layout.infra / "maven" / "druid" / "pom.xml", druid_home / "lib", layout.cache_dir,
                             {"druid.version": config.druid.version})
-    extensions = druid_home / "extensions"
-    key = stamp.digest(config.druid.version, *EXTENSIONS)
-    if stamp.is_current(extensions, key):
-        return
-    argv = [
-        "java", "-Xmx512m", f"-Ddruid.extensions.directory={extensions}",
-        f"-Ddruid.extensions.hadoopDependenciesDir={druid_home / 'hadoop-dependencies'}",
-        "-cp", f"{druid_home / 'lib'}/*", "org.apache.druid.cli.Main", "tools", "pull-deps",
-        "--no-default-hadoop", "--clean", "--defaultVersion", config.druid.version,
-        "-l", str(layout.cache_dir / "m2"),
-        *[arg for name in EXTENSIONS for arg in ("-c", f"org.apache.druid.extensions:{name}")],
-    ]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
-    if result.returncode != 0:
-        raise StackError(f"Druid pull-deps failed:\n{(result.stdout + result.stderr)[-3000:]}")
-    stamp.mark(extensions, key)
+    for name, version in EXTENSIONS.items():
+        maven.copy_dependencies(layout.infra / "maven" / "druid-extension" / "pom.xml",
+                                druid_home / "extensions" / name, layout.cache_dir,
+                                {"ext.artifact": name, "ext.version": version or config.druid.version})
 
 
 def sql(druid: DruidConfig, query: str, timeout: float = 10.0) -> list[dict]:
@@ -121,10 +111,9 @@ def services(config: Config, layout: Layout) -> list[Service]:
     ports = {"coordinator": druid.coordinator_port, "broker": druid.broker_port,
              "historical": druid.historical_port, "indexer": druid.indexer_port}
     common_values = {
-        "extensions_dir": druid_home / "extensions", "zookeeper_port": druid.zookeeper_port,
-        "pg_host": config.postgres.host, "pg_port": config.postgres.port, "var_dir": var_dir,
+        "extensions_dir": druid_home / "extensions", "extensions": json.dumps(list(EXTENSIONS)),
+        "zookeeper_port": druid.zookeeper_port, "metadata_port": druid.metadata_port, "var_dir": var_dir,
     }
-    env = {"DRUID_METADATA_PASSWORD": druid.db_password or ""}
 
     def write_common() -> None:
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +122,13 @@ def services(config: Config, layout: Layout) -> list[Service]:
         templates.write(source / "_common" / "log4j2.xml", conf / "_common" / "log4j2.xml", {})
 
     zk_cfg = conf / "zookeeper" / "zoo.cfg"
+
+    def prepare_zookeeper() -> None:
+        # Druid keeps nothing durable in ZooKeeper; stale ephemeral nodes from a killed run
+        # make services flap for ~15 s, so every start begins with an empty ZooKeeper.
+        shutil.rmtree(var_dir / "zk", ignore_errors=True)
+        write_common()
+        templates.write(source / "zookeeper" / "zoo.cfg", zk_cfg, {"var_dir": var_dir, "port": druid.zookeeper_port})
     made = [Service(
         name="zookeeper",
         port=druid.zookeeper_port,
@@ -141,8 +137,7 @@ def services(config: Config, layout: Layout) -> list[Service]:
               f"-Dlog4j.configurationFile={conf / '_common' / 'log4j2.xml'}",
               "-cp", f"{druid_home / 'lib'}/*", "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(zk_cfg)],
         health=lambda: _zk_health(druid.zookeeper_port),
-        prepare=lambda: (write_common(), templates.write(source / "zookeeper" / "zoo.cfg", zk_cfg,
-                                                         {"var_dir": var_dir, "port": druid.zookeeper_port})),
+        prepare=prepare_zookeeper,
         start_timeout_s=60,
     )]
     for proc in _PROCESSES:
@@ -162,9 +157,9 @@ def services(config: Config, layout: Layout) -> list[Service]:
                   f"-Djava.io.tmpdir={tmp_dir}", *JVM_COMMON,
                   "-cp", f"{conf / '_common'}:{conf / proc.role}:{druid_home / 'lib'}/*",
                   "org.apache.druid.cli.Main", "server", proc.role],
-            env=env,
             health=health_check,
-            requires=("zookeeper", "postgres") if proc.role == "coordinator" else ("zookeeper",),
+            extra_ports=(druid.metadata_port,) if proc.role == "coordinator" else (),
+            requires=("zookeeper",),
             prepare=prepare,
             start_timeout_s=240,
             stop_timeout_s=45,

@@ -1,4 +1,4 @@
-"""The stack's own PostgreSQL cluster: the system of record plus Druid's and Superset's metadata.
+"""The stack's own PostgreSQL cluster: the system of record plus Superset's metadata.
 
 It runs on its own port and data dir (never the machine's default cluster),
 with wal_level=logical and room for replication slots, as the OS user
@@ -51,7 +51,6 @@ def _databases(config: Config) -> list[tuple[str, str, str, bool]]:
     pg = config.postgres
     return [
         (pg.user, pg.password or "", pg.database, True),
-        ("druid", config.druid.db_password or "", "druid", False),
         ("superset", config.superset.db_password or "", "superset", False),
     ]
 

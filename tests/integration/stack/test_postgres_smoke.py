@@ -28,9 +28,9 @@ def test_replication_connection_identifies_the_system(test_stack):
     assert dbname == config.postgres.database and int(timeline) >= 1 and "/" in xlogpos
 
 
-def test_druid_and_superset_metadata_databases_exist(test_stack):
+def test_superset_metadata_database_exists(test_stack):
     config = test_stack.need("postgres")
-    for role, password in (("druid", config.druid.db_password), ("superset", config.superset.db_password)):
+    for role, password in (("superset", config.superset.db_password),):
         dsn = f"host={config.postgres.host} port={config.postgres.port} dbname={role} user={role} password={password}"
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == role
