@@ -6,16 +6,16 @@ test session, only the services the selected tests ask for (plus what those
 need), and stops at the end; CDC_OLAP_KEEP_STACK=1 leaves it running so the
 next run starts in seconds.
 
-Where a Docker engine answers and CDC_OLAP_TESTCONTAINERS=1 is set, Postgres
-and Kafka come from testcontainers instead (see `_testcontainers_overrides`);
-without Docker nothing is skipped: local processes serve every test.
+Services are local processes, never containers: these machines have no Docker
+engine, and nothing is skipped for that reason. To run the suite against
+services you already have (containers, a cluster), set the usual
+CDC_OLAP_<SECTION>_MANAGED=false and endpoint variables; the fixtures then
+only health-check them.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,15 +59,6 @@ class TestStack:
 
     def stop(self) -> None:
         self.supervisor.down()
-
-
-def _docker_available() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
 
 
 @pytest.fixture(scope="session")
