@@ -44,6 +44,9 @@ def _cmd_down(args, config) -> None:
     stopped = supervisor.down()
     print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
     if args.purge:
+        # Data kept outside the run dir (Postgres under /var/tmp, see Layout.data_dir_for_user) goes too.
+        for link in (config.run_dir / "data").glob("*.link"):
+            shutil.rmtree(link.resolve(), ignore_errors=True)
         shutil.rmtree(config.run_dir, ignore_errors=True)
         print(f"removed {config.run_dir}")
 
@@ -83,6 +86,16 @@ def _cmd_logs(args, config) -> None:
     subprocess.run(argv, check=False)
 
 
+def _cmd_bench_stack(args, config) -> None:
+    from pipeline.bench import stack as bench_stack
+
+    result = bench_stack.run(config, settle_s=args.settle, keep_running=args.keep_running)
+    print(bench_stack.report(result))
+    if args.save:
+        json_path, svg_path = bench_stack.save(result, args.label)
+        print(f"saved {json_path} and {svg_path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
     parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
@@ -108,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=50)
     p.add_argument("-f", "--follow", action="store_true")
     p.set_defaults(func=_cmd_logs)
+
+    p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
+    bench = p.add_subparsers(dest="bench", required=True)
+    p = bench.add_parser("stack", help="time `up` (down first) and measure the idle stack's memory")
+    p.add_argument("--settle", type=float, default=60.0, help="seconds to wait before reading memory")
+    p.add_argument("--label", default="warm", help="name for the saved result (e.g. cold, warm)")
+    p.add_argument("--save", action="store_true", help="write JSON + SVG timeline to bench/results/")
+    p.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
+    p.set_defaults(func=_cmd_bench_stack)
     return parser
 
 
