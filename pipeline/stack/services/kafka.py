@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import uuid
-import base64
 from pathlib import Path
 
 from pipeline.config import Config, KafkaConfig
+from pipeline.stack import templates
 from pipeline.stack.errors import StackError
 from pipeline.stack.install import maven
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
-from pipeline.stack import templates
 
 
 def libs_dir(config: Config, layout: Layout) -> Path:
@@ -25,8 +25,8 @@ def install(config: Config, layout: Layout) -> None:
 
 
 def health(kafka: KafkaConfig) -> str:
-    from confluent_kafka.admin import AdminClient
     from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "socket.timeout.ms": 3000})
     try:
@@ -40,7 +40,7 @@ def health(kafka: KafkaConfig) -> str:
 
 def _java_argv(config: Config, layout: Layout, main: str, *args: str) -> list[str]:
     return [
-        "java", f"-Xms128m", f"-Xmx{config.kafka.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "java", "-Xms128m", f"-Xmx{config.kafka.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={layout.infra / 'kafka' / 'log4j2.xml'}",
         "-cp", f"{libs_dir(config, layout)}/*", main, *args,
     ]
