@@ -35,6 +35,13 @@ def _cmd_up(args, config) -> None:
     _log.info("stack.up", seconds=round(time.monotonic() - started, 1),
               healthy_after=",".join(f"{k}:{v}s" for k, v in timings.items()))
     _print_status(supervisor.status())
+    print(f"""
+Superset   {config.superset.base_url}  (user {config.superset.admin_user}, password: superset_admin_password in {config.run_dir / 'secrets.env'})
+Druid SQL  {config.druid.broker}/druid/v2/sql/
+Kafka      {config.kafka.bootstrap}
+Postgres   {config.postgres.host}:{config.postgres.port}/{config.postgres.database} (user {config.postgres.user})
+Mail sink  {config.run_dir / 'data' / 'mail'}
+Stop with: ./cdc-olap down""")
 
 
 def _cmd_down(args, config) -> None:
