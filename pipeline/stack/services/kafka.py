@@ -28,7 +28,8 @@ def health(kafka: KafkaConfig) -> str:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "socket.timeout.ms": 3000})
+    # log_level 0: while the broker is still starting, librdkafka would print a line per refused connect.
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "socket.timeout.ms": 3000, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=3)
     except KafkaException as exc:
