@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,9 @@ def _cmd_up(args, config) -> None:
         install_all(config)
     supervisor = stack.build(config)
     timings = supervisor.up()
+    from pipeline.sor import schema
+
+    schema.apply(config.postgres)
     _log.info("stack.up", seconds=round(time.monotonic() - started, 1),
               healthy_after=",".join(f"{k}:{v}s" for k, v in timings.items()))
     _print_status(supervisor.status())
@@ -103,6 +107,17 @@ def _cmd_bench_stack(args, config) -> None:
         print(f"saved {json_path} and {svg_path}")
 
 
+def _cmd_workload(args, config) -> None:
+    from pipeline.workload.generator import WorkloadSpec, run
+
+    spec = WorkloadSpec(tps=args.tps, duration_s=args.duration, seed=args.seed, writers=args.writers,
+                        fraud_rate=args.fraud_rate, customers=args.customers, daily_shape=not args.flat)
+    stats = run(config.postgres, spec)
+    print(f"{stats.payments} payments in {stats.elapsed_s:.1f} s = {stats.payments_per_s:.0f}/s; "
+          f"{stats.logins} logins, {stats.reversed} reversals, {stats.disputes} disputes; "
+          f"injected: {dict(stats.scenarios) or 'none'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
     parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
@@ -129,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true")
     p.set_defaults(func=_cmd_logs)
 
+    p = sub.add_parser("workload", help="write realistic fintech traffic with labelled fraud into the system of record")
+    p.add_argument("--tps", type=float, default=200.0, help="target payments per second (before the daily shape)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds to run")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same operations")
+    p.add_argument("--writers", type=int, default=4, help="concurrent writer connections")
+    p.add_argument("--fraud-rate", type=float, default=0.002, help="chance an operation starts a fraud scenario")
+    p.add_argument("--customers", type=int, default=2000, help="customers to seed on first run")
+    p.add_argument("--flat", action="store_true", help="ignore the daily traffic shape")
+    p.set_defaults(func=_cmd_workload)
+
     p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
     bench = p.add_subparsers(dest="bench", required=True)
     p = bench.add_parser("stack", help="time `up` (down first) and measure the idle stack's memory")
@@ -143,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup()
+    if args.config:
+        # Services the stack spawns (the demo workload) run this CLI too: hand them the same file.
+        os.environ["CDC_OLAP_CONFIG"] = args.config
     try:
         config = load_config(args.config)
         args.func(args, config)

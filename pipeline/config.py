@@ -178,6 +178,17 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class WorkloadConfig:
+    # `up` runs the demo workload as a stack service (writes live traffic into [postgres]).
+    run_in_up: bool = True
+    tps: float = 50.0
+    seed: int = 1
+    writers: int = 2
+    fraud_rate: float = 0.002
+    customers: int = 2000
+
+
+@dataclass(frozen=True)
 class Config:
     stack: StackConfig = field(default_factory=StackConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
@@ -188,6 +199,7 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -215,10 +227,10 @@ def _coerce(section: str, key: str, raw: Any, type_name: str) -> Any:
             if lowered in {"0", "false", "no", "off"}:
                 return False
             raise ValueError(raw)
-        if type_name == "int":
+        if type_name in ("int", "float"):
             if isinstance(raw, bool):
                 raise ValueError(raw)
-            return int(raw)
+            return int(raw) if type_name == "int" else float(raw)
         return None if raw is None else str(raw)
     except (TypeError, ValueError):
         raise ConfigError(

@@ -69,3 +69,22 @@ def test_stack():
     yield stack
     if os.environ.get("CDC_OLAP_KEEP_STACK") != "1":
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def fresh_database(test_stack):
+    """An empty database in the test stack's Postgres, owned by the app user, dropped after the module."""
+    import dataclasses
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    config = test_stack.need("postgres")
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin_dsn = config.postgres.dsn("postgres", superuser=True)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(config.postgres.user)))
+    yield dataclasses.replace(config.postgres, database=name)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,0 +1,36 @@
+"""The demo's live traffic: `cdc-olap workload` run as a stack service, so `up` shows a working system
+and `down` stops it with everything else. It applies the schema and seeds reference data on first start."""
+
+from __future__ import annotations
+
+import sys
+
+from pipeline.config import Config
+from pipeline.stack.layout import Layout
+from pipeline.stack.service import Service, Unhealthy
+
+
+def _health(layout: Layout) -> str:
+    path = layout.log_file("workload")
+    text = path.read_text(errors="replace") if path.exists() else ""
+    if "workload.writing" not in text.rsplit("\n=== ", 1)[-1]:
+        raise Unhealthy("waiting for the writers to start (schema, seed)")
+    return "writing"
+
+
+def service(config: Config, layout: Layout) -> Service:
+    w = config.workload
+    argv = [sys.executable, "-m", "pipeline", "workload", "--tps", str(w.tps), "--seed", str(w.seed),
+            "--writers", str(w.writers), "--fraud-rate", str(w.fraud_rate), "--customers", str(w.customers),
+            "--duration", str(10 * 365 * 86400)]
+    return Service(
+        name="workload",
+        port=None,
+        argv=argv,
+        # The child reads the same config: same file, same environment, same run dir.
+        env={"CDC_OLAP_STACK_RUN_DIR": str(layout.run_dir)},
+        health=lambda: _health(layout),
+        requires=("postgres",),
+        start_timeout_s=120,
+        stop_timeout_s=20,
+    )

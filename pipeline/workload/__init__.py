@@ -1,0 +1,1 @@
+"""Synthetic but realistic traffic against the system of record, with labelled fraud."""
