@@ -32,7 +32,7 @@ def _cmd_up(args, config) -> None:
     if not args.no_install:
         install_all(config)
     supervisor = stack.build(config)
-    timings = supervisor.up()
+    timings = supervisor.up(only=set(args.only.split(",")) if args.only else None)
     from pipeline.sor import schema
 
     schema.apply(config.postgres)
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="install what is missing and start the whole local stack")
     p.add_argument("--no-install", action="store_true", help="skip the install step")
+    p.add_argument("--only", help="comma-separated services to start (plus what they need), e.g. postgres,kafka")
     p.set_defaults(func=_cmd_up)
 
     p = sub.add_parser("down", help="stop every process this stack started")
