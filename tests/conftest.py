@@ -3,8 +3,8 @@
 The test stack is an ordinary stack with its own run dir (`.run/test`) and
 ports shifted by 1000, so it can run beside a demo stack. It starts once per
 test session, only the services the selected tests ask for (plus what those
-need), and stops at the end; CDC_OLAP_KEEP_STACK=1 leaves it running so the
-next run starts in seconds.
+need), and is stopped and deleted at the end; CDC_OLAP_KEEP_STACK=1 leaves it
+running so the next run starts in seconds.
 
 Services are local processes, never containers: these machines have no Docker
 engine, and nothing is skipped for that reason. To run the suite against
@@ -16,6 +16,7 @@ only health-check them.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,12 @@ class TestStack:
         return self.config
 
     def stop(self) -> None:
+        """Stop and delete the test stack's data, so the next session starts from a clean slate
+        (no Druid supervisors, tasks or topics left over from this one)."""
         self.supervisor.down()
+        for link in (self.config.run_dir / "data").glob("*.link"):
+            shutil.rmtree(link.resolve(), ignore_errors=True)
+        shutil.rmtree(self.config.run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

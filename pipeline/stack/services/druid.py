@@ -142,7 +142,7 @@ def services(config: Config, layout: Layout) -> list[Service]:
     )]
     for proc in _PROCESSES:
         port = ports[proc.role]
-        values = {"port": port, "var_dir": var_dir, "worker_capacity": 2}
+        values = {"port": port, "var_dir": var_dir, "worker_capacity": 4}
 
         def prepare(role=proc.role, values=values) -> None:
             write_common()
