@@ -33,9 +33,10 @@ def _cmd_up(args, config) -> None:
         install_all(config)
     supervisor = stack.build(config)
     timings = supervisor.up(only=set(args.only.split(",")) if args.only else None)
-    from pipeline.sor import schema
+    from pipeline.sor import reporting, schema
 
     schema.apply(config.postgres)
+    reporting.apply(config.postgres)
     _log.info("stack.up", seconds=round(time.monotonic() - started, 1),
               healthy_after=",".join(f"{k}:{v}s" for k, v in timings.items()))
     _print_status(supervisor.status())
@@ -118,6 +119,13 @@ def _cmd_workload(args, config) -> None:
           f"injected: {dict(stats.scenarios) or 'none'}")
 
 
+def _cmd_reporting_refresh(args, config) -> None:
+    from pipeline.sor import reporting
+
+    for view, seconds in reporting.refresh(config.postgres).items():
+        print(f"{view:<40} refreshed in {seconds:.3f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
     parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
@@ -154,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customers", type=int, default=2000, help="customers to seed on first run")
     p.add_argument("--flat", action="store_true", help="ignore the daily traffic shape")
     p.set_defaults(func=_cmd_workload)
+
+    p = sub.add_parser("reporting", help="the legacy reporting layer in Postgres")
+    reporting_sub = p.add_subparsers(dest="reporting", required=True)
+    p = reporting_sub.add_parser("refresh", help="refresh the reporting schema's views (the old nightly ETL)")
+    p.set_defaults(func=_cmd_reporting_refresh)
 
     p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
     bench = p.add_subparsers(dest="bench", required=True)
