@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -56,10 +55,7 @@ def _cmd_down(args, config) -> None:
     stopped = supervisor.down()
     print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
     if args.purge:
-        # Data kept outside the run dir (Postgres under /var/tmp, see Layout.data_dir_for_user) goes too.
-        for link in (config.run_dir / "data").glob("*.link"):
-            shutil.rmtree(link.resolve(), ignore_errors=True)
-        shutil.rmtree(config.run_dir, ignore_errors=True)
+        supervisor.layout.purge()
         print(f"removed {config.run_dir}")
 
 

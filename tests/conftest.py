@@ -16,7 +16,6 @@ only health-check them.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -62,9 +61,7 @@ class TestStack:
         """Stop and delete the test stack's data, so the next session starts from a clean slate
         (no Druid supervisors, tasks or topics left over from this one)."""
         self.supervisor.down()
-        for link in (self.config.run_dir / "data").glob("*.link"):
-            shutil.rmtree(link.resolve(), ignore_errors=True)
-        shutil.rmtree(self.config.run_dir, ignore_errors=True)
+        self.supervisor.layout.purge()
 
 
 @pytest.fixture(scope="session")

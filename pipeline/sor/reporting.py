@@ -9,6 +9,7 @@ import psycopg
 
 from pipeline import log
 from pipeline.config import PostgresConfig
+from pipeline.sor.ddl import apply_file
 
 REPORTING_FILE = Path(__file__).with_name("reporting.sql")
 VIEWS = ("reporting.daily_currency_totals", "reporting.daily_account_summary", "reporting.daily_merchant_summary")
@@ -16,12 +17,7 @@ _log = log.get("reporting")
 
 
 def apply(pg: PostgresConfig) -> None:
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(727002)")
-        try:
-            conn.execute(REPORTING_FILE.read_text())
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(727002)")
+    apply_file(pg, REPORTING_FILE)
 
 
 def refresh(pg: PostgresConfig) -> dict[str, float]:

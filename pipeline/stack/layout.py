@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,12 @@ class Layout:
     def ensure(self) -> None:
         for path in (self.logs, self.pids, self.data, self.conf, self.cache_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+    def purge(self) -> None:
+        """Delete the stack's files, including data kept outside the run dir (see data_dir_for_user)."""
+        for link in self.data.glob("*.link"):
+            shutil.rmtree(link.resolve(), ignore_errors=True)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def data_dir_for_user(self, service: str, user: str) -> Path:
         """A data dir that `user` can reach.
