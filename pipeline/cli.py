@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tps", type=float, default=200.0, help="target payments per second (before the daily shape)")
     p.add_argument("--duration", type=float, default=60.0, help="seconds to run")
     p.add_argument("--seed", type=int, default=1, help="same seed, same operations")
-    p.add_argument("--writers", type=int, default=4, help="concurrent writer connections")
+    p.add_argument("--writers", type=int, default=2, help="writer processes (each with its own connection)")
     p.add_argument("--fraud-rate", type=float, default=0.002, help="chance an operation starts a fraud scenario")
     p.add_argument("--customers", type=int, default=2000, help="customers to seed on first run")
     p.add_argument("--flat", action="store_true", help="ignore the daily traffic shape")
