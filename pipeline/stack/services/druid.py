@@ -158,6 +158,7 @@ def services(config: Config, layout: Layout) -> list[Service]:
                   "-cp", f"{conf / '_common'}:{conf / proc.role}:{druid_home / 'lib'}/*",
                   "org.apache.druid.cli.Main", "server", proc.role],
             health=health_check,
+            cwd=var_dir,  # Derby, run by the coordinator, writes derby.log into its working dir
             extra_ports=(druid.metadata_port,) if proc.role == "coordinator" else (),
             requires=("zookeeper",),
             prepare=prepare,
