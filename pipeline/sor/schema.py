@@ -8,7 +8,6 @@ from pipeline.config import PostgresConfig
 from pipeline.sor.ddl import apply_file
 
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
-TABLES = ("customers", "accounts", "cards", "merchants", "transactions", "ledger_entries", "logins", "disputes")
 
 
 def apply(pg: PostgresConfig) -> None:

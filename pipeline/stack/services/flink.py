@@ -8,7 +8,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from pipeline.config import Config, FlinkConfig
+from pipeline.config import Config
 from pipeline.stack import health as probe
 from pipeline.stack.install import maven
 from pipeline.stack.layout import Layout

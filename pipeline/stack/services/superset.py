@@ -20,12 +20,12 @@ from pipeline.stack.install import stamp
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
-PACKAGES = ("apache-superset[postgres,druid]", "psycopg2-binary", "pydruid", "redis<6", "celery[redis]",
-            "gunicorn", "rich", "cachetools")
+# Besides apache-superset[postgres,druid] itself: its undeclared imports (rich, cachetools) and what runs it.
+EXTRA_PACKAGES = ("psycopg2-binary", "pydruid", "redis<6", "celery[redis]", "gunicorn", "rich", "cachetools")
 
 
 def venv_dir(config: Config, layout: Layout) -> Path:
-    key = stamp.digest(layout.infra / "superset" / "constraints.txt", config.superset.version, *PACKAGES)
+    key = stamp.digest(layout.infra / "superset" / "constraints.txt", config.superset.version, *EXTRA_PACKAGES)
     return layout.cache_dir / "venvs" / f"superset-{config.superset.version}-{key[:10]}"
 
 
@@ -34,8 +34,7 @@ def install(config: Config, layout: Layout) -> None:
     if (venv / ".ready").exists():
         return
     constraints = layout.infra / "superset" / "constraints.txt"
-    packages = [p.replace("apache-superset[postgres,druid]", f"apache-superset[postgres,druid]=={config.superset.version}")
-                for p in PACKAGES]
+    packages = [f"apache-superset[postgres,druid]=={config.superset.version}", *EXTRA_PACKAGES]
     for argv in (
         [sys.executable, "-m", "venv", "--clear", str(venv)],
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(constraints), *packages],
