@@ -25,9 +25,11 @@ from pipeline.stack import stack as stack_module
 from pipeline.stack.install.plan import install_all
 from pipeline.stack.supervisor import Supervisor
 
+# CDC_OLAP_TEST_RUN_DIR / CDC_OLAP_TEST_PORT_OFFSET move the test stack, so two checkouts can
+# run their suites side by side.
 TEST_ENV = {
-    "CDC_OLAP_STACK_RUN_DIR": str(PROJECT_ROOT / ".run" / "test"),
-    "CDC_OLAP_STACK_PORT_OFFSET": "1000",
+    "CDC_OLAP_STACK_RUN_DIR": os.environ.get("CDC_OLAP_TEST_RUN_DIR", str(PROJECT_ROOT / ".run" / "test")),
+    "CDC_OLAP_STACK_PORT_OFFSET": os.environ.get("CDC_OLAP_TEST_PORT_OFFSET", "1000"),
 }
 
 
