@@ -115,6 +115,12 @@ def _cmd_workload(args, config) -> None:
           f"injected: {dict(stats.scenarios) or 'none'}")
 
 
+def _cmd_cdc(args, config) -> None:
+    from pipeline.cdc.runner import run
+
+    sys.exit(run(config))
+
+
 def _cmd_reporting_refresh(args, config) -> None:
     from pipeline.sor import reporting
 
@@ -158,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customers", type=int, default=2000, help="customers to seed on first run")
     p.add_argument("--flat", action="store_true", help="ignore the daily traffic shape")
     p.set_defaults(func=_cmd_workload)
+
+    p = sub.add_parser("cdc", help="run the CDC reader: Postgres logical replication -> Kafka (until stopped)")
+    p.set_defaults(func=_cmd_cdc)
 
     p = sub.add_parser("reporting", help="the legacy reporting layer in Postgres")
     reporting_sub = p.add_subparsers(dest="reporting", required=True)

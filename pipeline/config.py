@@ -189,6 +189,52 @@ class WorkloadConfig:
 
 
 @dataclass(frozen=True)
+class CdcConfig:
+    """The CDC reader: which tables go to Kafka, how events are keyed, partitioned and masked."""
+    # `up` runs the reader as the `cdc` service.
+    run_in_up: bool = True
+    slot: str = "cdc_olap"
+    publication: str = "cdc_olap"
+    # Create the slot / publication when missing; false: they must exist (a DBA created them).
+    create_slot: bool = True
+    create_publication: bool = True
+    # schema.table names; empty: every table in `schemas`.
+    tables: tuple[str, ...] = ()
+    schemas: tuple[str, ...] = ("public",)
+    exclude_tables: tuple[str, ...] = ()
+    topic_prefix: str = "fintech"
+    partitions: int = 3
+    # table -> column whose value picks the partition (so one account's events stay in order);
+    # tables not listed are partitioned by their primary key.
+    partition_by: dict[str, str] = field(default_factory=lambda: {
+        "accounts": "account_id", "cards": "account_id", "transactions": "account_id",
+        "ledger_entries": "account_id"})
+    # "table.column" -> "hash" (salted SHA-256, joinable) or "redact" (replaced by a fixed marker).
+    mask: dict[str, str] = field(default_factory=lambda: {
+        "cards.card_token": "hash", "customers.email": "hash", "customers.full_name": "redact"})
+    # None: generated for the local stack; set it (secret store) when mask rules exist elsewhere.
+    mask_salt: str | None = None
+    # Debezium's names: initial, never, when_needed.
+    snapshot_mode: str = "initial"
+    snapshot_fetch_rows: int = 5000
+    # Publish BEGIN/END records to <prefix>.transaction.
+    transaction_topic: bool = True
+    # Debezium skips truncates by default; we publish them (to every partition of the table's topic).
+    emit_truncate: bool = True
+    # Seconds between heartbeat records on <prefix>.heartbeat; 0 turns them off.
+    heartbeat_interval_s: float = 0.0
+    # Where the reader keeps snapshot progress and schema versions (relative to the run dir).
+    state_dir: str = "data/cdc"
+    metrics_port: int = 29180
+    # Producer: librdkafka settings that trade latency for throughput.
+    linger_ms: int = 5
+    batch_size: int = 1_000_000
+    compression: str = "lz4"
+    # Messages buffered in the producer before the reader stops reading WAL (backpressure).
+    max_buffered_messages: int = 200_000
+
+
+@dataclass(frozen=True)
 class Config:
     stack: StackConfig = field(default_factory=StackConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
@@ -200,6 +246,7 @@ class Config:
     aws: AwsConfig = field(default_factory=AwsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    cdc: CdcConfig = field(default_factory=CdcConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -218,6 +265,16 @@ def _resolve_path(value: str) -> Path:
 def _coerce(section: str, key: str, raw: Any, type_name: str) -> Any:
     """Convert a TOML or environment value to the field's declared type (annotations are strings here)."""
     try:
+        if type_name.startswith("tuple["):
+            items = raw if isinstance(raw, (list, tuple)) else [p for p in str(raw).split(",")]
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if type_name.startswith("dict["):
+            if isinstance(raw, Mapping):
+                return {str(k): str(v) for k, v in raw.items()}
+            pairs = [p.split("=", 1) for p in str(raw).split(",") if p.strip()]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError(raw)
+            return {k.strip(): v.strip() for k, v in pairs}
         if type_name == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -228,6 +285,8 @@ def _coerce(section: str, key: str, raw: Any, type_name: str) -> Any:
                 return False
             raise ValueError(raw)
         if type_name in ("int", "float"):
+            if isinstance(raw, (list, dict)):
+                raise ValueError(raw)
             if isinstance(raw, bool):
                 raise ValueError(raw)
             return int(raw) if type_name == "int" else float(raw)
@@ -291,10 +350,10 @@ def _fill_local_secrets(config: Config) -> Config:
     """Managed services get passwords generated once per run dir; external ones must be configured."""
     from pipeline.secrets import local_secrets
 
-    pg, ss = config.postgres, config.superset
+    pg, ss, cdc = config.postgres, config.superset, config.cdc
     needs = (pg.managed and None in (pg.password, pg.superuser_password)) or (
         ss.managed and None in (ss.admin_password, ss.secret_key, ss.db_password)
-    )
+    ) or (pg.managed and cdc.mask and cdc.mask_salt is None)
     if not needs:
         return config
     secrets = local_secrets(config.run_dir)
@@ -311,7 +370,9 @@ def _fill_local_secrets(config: Config) -> Config:
             secret_key=ss.secret_key or secrets["superset_secret_key"],
             db_password=ss.db_password or secrets["superset_db_password"],
         )
-    return dataclasses.replace(config, postgres=pg, superset=ss)
+    if pg.managed and cdc.mask_salt is None:
+        cdc = dataclasses.replace(cdc, mask_salt=secrets["cdc_mask_salt"])
+    return dataclasses.replace(config, postgres=pg, superset=ss, cdc=cdc)
 
 
 _PORT_FIELDS = {
@@ -322,6 +383,7 @@ _PORT_FIELDS = {
     "redis": ("port",),
     "aws": ("port",),
     "smtp": ("port",),
+    "cdc": ("metrics_port",),
 }
 
 
@@ -333,7 +395,7 @@ def _apply_port_offset(config: Config) -> Config:
     changes = {}
     for section, names in _PORT_FIELDS.items():
         part = getattr(config, section)
-        if part.managed:
+        if getattr(part, "managed", True):
             changes[section] = dataclasses.replace(part, **{n: getattr(part, n) + offset for n in names})
     return dataclasses.replace(config, **changes)
 
@@ -343,5 +405,16 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"[flink] mode = {config.flink.mode!r}: use 'local' or 'remote'")
     if config.flink.mode == "remote" and not config.flink.rest_url:
         raise ConfigError("[flink] mode = 'remote' needs rest_url (the JobManager's REST address)")
+    cdc = config.cdc
+    if cdc.snapshot_mode not in {"initial", "never", "when_needed"}:
+        raise ConfigError(f"[cdc] snapshot_mode = {cdc.snapshot_mode!r}: use 'initial', 'never' or 'when_needed'")
+    bad = {k: v for k, v in cdc.mask.items() if v not in {"hash", "redact"} or k.count(".") not in (1, 2)}
+    if bad:
+        raise ConfigError(f"[cdc] mask entries {bad}: keys are 'table.column' (or 'schema.table.column'), "
+                          "values 'hash' or 'redact'")
+    if cdc.mask and not cdc.mask_salt:
+        raise ConfigError("[cdc] mask rules need mask_salt: set CDC_OLAP_CDC_MASK_SALT from your secret store")
+    if cdc.partitions < 1:
+        raise ConfigError(f"[cdc] partitions = {cdc.partitions}: use 1 or more")
     if config.stack.port_offset < 0 or config.stack.port_offset > 20000:
         raise ConfigError(f"[stack] port_offset = {config.stack.port_offset}: choose 0..20000")

@@ -44,6 +44,8 @@ def setup(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # kafka-python narrates every connection at INFO; keep its warnings only.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, root.level))
 
 
 class EventLogger:

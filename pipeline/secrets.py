@@ -19,6 +19,7 @@ SECRET_NAMES = (
     "superset_db_password",
     "superset_admin_password",
     "superset_secret_key",
+    "cdc_mask_salt",
 )
 
 

@@ -99,6 +99,19 @@ CREATE TABLE IF NOT EXISTS disputes (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS disputes_one_open_per_tx ON disputes (transaction_id) WHERE status = 'open';
 
+-- Change capture: updates and deletes carry the whole old row (REPLICA IDENTITY FULL). Flink's
+-- debezium-json needs `before` to retract what an update replaces, and the CDC reader partitions by
+-- account_id, which must be present on deletes too. Costs some WAL on updates; these tables are
+-- updated far less than they are inserted into.
+ALTER TABLE customers REPLICA IDENTITY FULL;
+ALTER TABLE accounts REPLICA IDENTITY FULL;
+ALTER TABLE cards REPLICA IDENTITY FULL;
+ALTER TABLE merchants REPLICA IDENTITY FULL;
+ALTER TABLE transactions REPLICA IDENTITY FULL;
+ALTER TABLE ledger_entries REPLICA IDENTITY FULL;
+ALTER TABLE logins REPLICA IDENTITY FULL;
+ALTER TABLE disputes REPLICA IDENTITY FULL;
+
 -- Ground truth for measuring fraud rules: written by the workload generator, never replicated.
 CREATE SCHEMA IF NOT EXISTS ground_truth;
 CREATE TABLE IF NOT EXISTS ground_truth.fraud_labels (

@@ -13,7 +13,7 @@ from pipeline.stack.supervisor import Supervisor
 
 
 def build(config: Config) -> Supervisor:
-    from pipeline.stack.services import aws, druid, flink, kafka, postgres, redis, smtp, superset, workload
+    from pipeline.stack.services import aws, cdc, druid, flink, kafka, postgres, redis, smtp, superset, workload
 
     layout = Layout.from_config(config)
     layout.ensure()
@@ -44,6 +44,8 @@ def build(config: Config) -> Supervisor:
     add(config.superset.managed, lambda: superset.services(config, layout),
         External("superset", config.superset.base_url, lambda: superset.health(config.superset)))
     externals.append(flink.stage(config, layout))
+    if config.cdc.run_in_up:
+        services.append(cdc.service(config, layout))
     if config.workload.run_in_up:
         services.append(workload.service(config, layout))
     return Supervisor(layout, services, externals, default_timeout_s=config.stack.start_timeout_s)

@@ -1,0 +1,47 @@
+"""`cdc-olap cdc`: the reader as a long-running process.
+
+Owns what a process needs around the reader: the metrics endpoint, SIGTERM
+handling (flush, confirm, exit 0) and exit codes an operator can act on
+(2: a CdcError that names the fix; 1: anything else). Restarting after any
+exit, or after kill -9, resumes from the slot without loss.
+"""
+
+from __future__ import annotations
+
+import signal
+
+from pipeline import log
+from pipeline.cdc.catalog import CdcError
+from pipeline.cdc.metrics import Metrics, serve
+from pipeline.cdc.reader import Reader, Stopped
+from pipeline.config import Config
+from pipeline.kafka.producer import KafkaUnavailable
+
+_log = log.get("cdc")
+
+
+def run(config: Config, *, serve_metrics: bool = True) -> int:
+    metrics = Metrics()
+    server = serve(metrics, "127.0.0.1", config.cdc.metrics_port) if serve_metrics else None
+    reader = Reader(config.cdc, config.postgres, config.kafka.bootstrap, config.run_dir / config.cdc.state_dir, metrics)
+
+    def stop(signum, frame) -> None:
+        _log.info("cdc.stopping", signal=signal.Signals(signum).name)
+        reader.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        reader.run()
+        return 0
+    except Stopped:
+        return 0
+    except (CdcError, KafkaUnavailable) as exc:
+        metrics.phase, metrics.error = "failed", str(exc)
+        _log.error("cdc.failed", error=str(exc))
+        return 2
+    finally:
+        reader.close()
+        if server is not None:
+            server.shutdown()
+        _log.info("cdc.stopped", events=metrics.events, confirmed_lsn=metrics.snapshot_dict()["confirmed_lsn"])

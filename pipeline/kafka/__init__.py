@@ -1,0 +1,1 @@
+"""Kafka I/O: the change-event producer (confluent-kafka) and topic administration (kafka-python)."""
