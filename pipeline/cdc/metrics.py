@@ -33,6 +33,7 @@ class Metrics:
     oldest_unacked_commit_us: Callable[[], int | None] = field(default=lambda: None, repr=False)
     started_at: float = field(default_factory=time.time)
     error: str = ""
+    fence: str = ""  # id of the newest fence message whose transaction Kafka acknowledged
 
     def lag_bytes(self) -> int:
         return max(0, max(self.server_lsn, self.received_lsn) - self.confirmed_lsn)
@@ -48,7 +49,7 @@ class Metrics:
             "confirmed_lsn": format_lsn(self.confirmed_lsn), "server_lsn": format_lsn(self.server_lsn),
             "lag_bytes": self.lag_bytes(), "lag_seconds": round(self.lag_seconds(), 3),
             "last_event_at": self.last_event_at, "uptime_s": round(time.time() - self.started_at, 1),
-            "error": self.error,
+            "error": self.error, "fence": self.fence,
         }
 
     def prometheus(self) -> str:

@@ -10,7 +10,7 @@ Integers are big-endian; times are microseconds since 2000-01-01 UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from struct import Struct
+from struct import Struct, error as StructError
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 
@@ -204,7 +204,7 @@ class Decoder:
             raise DecodeError(f"unknown pgoutput message type {chr(tag)!r}") from None
         try:
             return handler(self, buf)
-        except (IndexError, ValueError) as exc:
+        except (IndexError, ValueError, StructError) as exc:
             if isinstance(exc, DecodeError):
                 raise
             raise DecodeError(f"malformed pgoutput {chr(tag)!r} message: {exc}") from None

@@ -42,6 +42,9 @@ _XLOG = struct.Struct(">QQQ")
 _KEEPALIVE = struct.Struct(">QQB")
 _STATUS = struct.Struct(">cQQQqB")
 STATUS_INTERVAL_S = 1.0
+# pg_logical_emit_message(true, FENCE_PREFIX, id): once the reader reports the id as its fence,
+# every transaction committed before it is in Kafka (used by tests, benchmarks and reconciliation).
+FENCE_PREFIX = "cdc-olap.fence"
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Reader:
         self.tracker = AckTracker(0)
         self.metrics.oldest_unacked_commit_us = self.tracker.oldest_commit_us
         self._streaming = False
+        self._fence: tuple[str, PendingTransaction] | None = None
         self._tables: dict[str, _Table] = {}  # schema.table -> table
         self._by_relid: dict[int, _Table] = {}
         self._partitions: dict[str, int] = {}
@@ -227,7 +231,7 @@ class Reader:
         handlers = {Begin: self._on_begin, Commit: self._on_commit, Relation: self._on_relation,
                     Insert: self._on_insert, Update: self._on_update, Delete: self._on_delete,
                     Truncate: self._on_truncate, TypeMessage: self._on_type, Origin: _ignore,
-                    LogicalMessage: _ignore, StreamStart: _unexpected, StreamStop: _unexpected,
+                    LogicalMessage: self._on_message, StreamStart: _unexpected, StreamStop: _unexpected,
                     StreamCommit: _unexpected, StreamAbort: _unexpected}
         metrics = self.metrics
         produced = 0
@@ -265,6 +269,10 @@ class Reader:
         self.metrics.phase = "streaming"
         self.producer.poll(0)
         self._fail_if_delivery_failed()
+        if self._fence is not None and self._fence[1].end_lsn is not None \
+                and self.tracker.confirmed_lsn >= self._fence[1].end_lsn:
+            self.metrics.fence = self._fence[0]
+            self._fence = None
         now = time.monotonic()
         if force or now - self._last_status >= STATUS_INTERVAL_S:
             self._send_status()
@@ -332,6 +340,10 @@ class Reader:
 
     def _on_type(self, msg: TypeMessage, lsn: int) -> None:
         self.typemap.forget(msg.oid)
+
+    def _on_message(self, msg: LogicalMessage, lsn: int) -> None:
+        if msg.prefix == FENCE_PREFIX and self._txn is not None:
+            self._fence = (msg.content.decode(errors="replace"), self._txn)
 
     def _on_insert(self, msg: Insert, lsn: int) -> None:
         self._send(self._by_relid[msg.relid], self._source, lsn, "c", None, msg.new)

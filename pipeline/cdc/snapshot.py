@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import Loader
 from tqdm import tqdm
 
 from pipeline import log
@@ -30,6 +31,14 @@ _log = log.get("cdc.snapshot")
 EmitRow = Callable[[TableInfo, tuple], None]
 
 
+class _AsPrinted(Loader):
+    """The value exactly as the type's output function printed it, the same text pgoutput sends
+    (a ::text cast would not do: bool::text is 'true', char(n)::text drops the padding)."""
+
+    def load(self, data) -> str:
+        return bytes(data).decode()
+
+
 def _key_types(conn: psycopg.Connection, info: TableInfo) -> list[str]:
     shape = info.shape
     return [conn.execute("SELECT format_type(%s, %s)", (shape.type_oids[shape.columns.index(k)],
@@ -39,7 +48,7 @@ def _key_types(conn: psycopg.Connection, info: TableInfo) -> list[str]:
 
 def _query(conn: psycopg.Connection, info: TableInfo, last_key: list | None) -> tuple[sql.Composable, list]:
     shape = info.shape
-    select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in shape.columns)
+    select = sql.SQL(", ").join(sql.Identifier(c) for c in shape.columns)
     table = sql.Identifier(shape.schema, shape.name)
     keys = [sql.Identifier(k) for k in shape.key]
     order = sql.SQL(", ").join(keys) if keys else sql.SQL("ctid")
@@ -80,6 +89,8 @@ def take(dsn: str, infos: list[TableInfo], state: ReaderState, emit: EmitRow, fl
             key_idx = [info.shape.columns.index(k) for k in info.shape.key]
             table_rows = 0
             with conn.cursor(name=f"snapshot_{info.shape.name}"[:60]) as cur:
+                for oid in set(info.shape.type_oids):
+                    cur.adapters.register_loader(oid, _AsPrinted)
                 cur.itersize = fetch_rows
                 cur.execute(query, params)
                 while True:

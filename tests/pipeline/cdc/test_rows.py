@@ -1,0 +1,37 @@
+"""Row conversion: masks, unchanged TOAST, keys and partitions."""
+
+from pipeline.cdc.masking import REDACTED, masks_for_table
+from pipeline.cdc.pgoutput import UNCHANGED_TOAST
+from pipeline.cdc.rows import UNAVAILABLE, RowCodec, TableShape
+from pipeline.cdc.typemap import TypeMap
+
+SHAPE = TableShape("public", "cards", ("card_id", "account_id", "card_token", "notes"), (20, 20, 25, 25),
+                   (-1, -1, -1, -1), ("card_id",))
+
+
+def codec(**kw):
+    return RowCodec(SHAPE, TypeMap(), masks_for_table({"cards.card_token": "hash", "public.cards.notes": "redact"},
+                                                      "public", "cards", "salt"), **kw)
+
+
+def test_masks_hash_joinably_and_redact():
+    c = codec()
+    a = c.row(("1", "7", "tok_1", "hi"))
+    b = c.row(("2", "7", "tok_1", None))
+    assert a["card_token"] == b["card_token"] != "tok_1" and len(a["card_token"]) == 64
+    assert a["notes"] == REDACTED and b["notes"] is None
+    assert a["card_id"] == 1 and c.key(("1", "7", "tok_1", "hi")) == {"card_id": 1}
+
+
+def test_unchanged_toast_comes_from_the_old_row_or_is_marked():
+    c = RowCodec(SHAPE, TypeMap())
+    new = ("1", "7", UNCHANGED_TOAST, "x")
+    assert c.row(new, ("1", "7", "long-value", "y"))["card_token"] == "long-value"
+    assert c.row(new)["card_token"] == UNAVAILABLE
+
+
+def test_partition_follows_the_configured_column():
+    c = codec(partition_column="account_id")
+    p = c.partition(("1", "7", "t", None), 6)
+    assert p == c.partition(("99", "7", "u", None), 6) and 0 <= p < 6
+    assert codec().partition(("1", "7", "t", None), 6) is None
