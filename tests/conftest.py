@@ -98,108 +98,29 @@ def fresh_database(test_stack):
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-class CdcProcess:
-    """One CDC reader process (`python -m pipeline cdc`) for a test database; kill -9 is fair game."""
-
-    def __init__(self, env: dict[str, str], metrics_port: int, log_path: Path, pg) -> None:
-        self.env, self.metrics_port, self.log_path, self.pg = env, metrics_port, log_path, pg
-        self.proc = None
-
-    def start(self, wait: bool = True, timeout_s: float = 90) -> "CdcProcess":
-        import subprocess
-        import sys
-
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "cdc"], env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
-        if wait:
-            self.wait_for(lambda h: h["phase"] == "streaming", timeout_s, "streaming")
-        return self
-
-    def health(self) -> dict | None:
-        import requests
-
-        try:
-            return requests.get(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2).json()
-        except requests.RequestException:
-            return None
-
-    def wait_for(self, condition, timeout_s: float, what: str) -> dict:
-        import time
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"reader exited with {self.proc.returncode} waiting for {what}:\n{self.log_tail()}")
-            health = self.health()
-            if health and condition(health):
-                return health
-            time.sleep(0.2)
-        raise AssertionError(f"reader not {what} within {timeout_s}s; last health {self.health()}\n{self.log_tail()}")
-
-    def fence(self, timeout_s: float = 120) -> dict:
-        """Wait until everything committed so far is acknowledged by Kafka."""
-        import uuid
-
-        import psycopg
-
-        from pipeline.cdc.reader import FENCE_PREFIX
-
-        token = uuid.uuid4().hex
-        with psycopg.connect(self.pg.dsn(), autocommit=True) as conn:
-            conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (FENCE_PREFIX, token))
-        return self.wait_for(lambda h: h.get("fence") == token, timeout_s, f"past fence {token}")
-
-    def kill9(self) -> None:
-        import signal
-
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.terminate()
-        return self.proc.wait(30)
-
-    def run_to_exit(self, timeout_s: float = 60) -> tuple[int, str]:
-        """Start, expecting a failure: (exit code, log)."""
-        self.start(wait=False)
-        code = self.proc.wait(timeout_s)
-        return code, self.log_path.read_text()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
 @pytest.fixture(scope="module")
 def cdc_reader(test_stack, tmp_path_factory):
-    """Factory: cdc_reader(postgres_config, **cdc_settings) -> an unstarted CdcProcess.
+    """Factory: cdc_reader(postgres_config, **cdc_settings) -> an unstarted ReaderProcess.
 
     Each reader gets its own slot, publication, topic prefix, state dir and
     metrics port, so modules never see each other's events. Readers still
     running at the end of the module are stopped and their slots dropped."""
-    import socket
     import uuid
 
     import psycopg
 
-    config = test_stack.need("postgres", "kafka")
-    readers: list[CdcProcess] = []
+    from pipeline.cdc.control import ReaderProcess, free_port, reader_env
 
-    def make(pg, **settings) -> CdcProcess:
+    config = test_stack.need("postgres", "kafka")
+    readers: list[ReaderProcess] = []
+
+    def make(pg, **settings) -> ReaderProcess:
         name = f"t{uuid.uuid4().hex[:8]}"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, **TEST_ENV, "CDC_OLAP_POSTGRES_DATABASE": pg.database,
-               "CDC_OLAP_CDC_SLOT": name, "CDC_OLAP_CDC_PUBLICATION": name, "CDC_OLAP_CDC_TOPIC_PREFIX": name,
-               "CDC_OLAP_CDC_STATE_DIR": str(tmp_path_factory.mktemp(name)),
-               # the stack's port offset is added to configured ports; undo it for a free port
-               "CDC_OLAP_CDC_METRICS_PORT": str(port - config.stack.port_offset)}
-        env.update({f"CDC_OLAP_CDC_{k.upper()}": str(v) for k, v in settings.items()})
-        reader = CdcProcess(env, port, tmp_path_factory.mktemp(f"{name}-log") / "cdc.log", pg)
-        reader.slot, reader.prefix, reader.bootstrap = name, name, config.kafka.bootstrap
+        port = free_port()
+        env = reader_env({**os.environ, **TEST_ENV}, pg, name, tmp_path_factory.mktemp(name), port,
+                         config.stack.port_offset, **settings)
+        reader = ReaderProcess(env, port, tmp_path_factory.mktemp(f"{name}-log") / "cdc.log", pg, name,
+                               config.kafka.bootstrap)
         readers.append(reader)
         return reader
 

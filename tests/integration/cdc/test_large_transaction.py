@@ -11,13 +11,6 @@ ROWS = 1_000_000
 RSS_LIMIT_MB = 300  # measured 65 MB; holding the transaction would need well over 1 GB
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
 def test_million_row_transaction_bounded_memory(fresh_database, cdc_reader):
     with psycopg.connect(fresh_database.dsn(), autocommit=True) as conn:
         conn.execute("CREATE TABLE bulk (id bigint PRIMARY KEY, account_id int, amount numeric(12,2), memo text)")
@@ -29,7 +22,7 @@ def test_million_row_transaction_bounded_memory(fresh_database, cdc_reader):
     health = reader.fence(timeout_s=600)
     seconds = time.monotonic() - started
     assert end_offsets(reader.bootstrap, f"{reader.prefix}.public.bulk") == ROWS
-    peak = _peak_rss_mb(reader.proc.pid)
+    peak = reader.peak_rss_mb()
     print(f"1M-row transaction: {ROWS / seconds:,.0f} rows/s after commit, reader peak RSS {peak:.0f} MB")
     assert peak < RSS_LIMIT_MB, f"reader peak RSS {peak:.0f} MB"
     assert health["events"] >= ROWS
