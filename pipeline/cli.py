@@ -104,6 +104,16 @@ def _cmd_bench_stack(args, config) -> None:
         print(f"saved {json_path} and {svg_path}")
 
 
+def _cmd_bench_cdc(args, config) -> None:
+    from pipeline.bench import cdc as bench_cdc
+
+    result = bench_cdc.run(config, rows=args.rows, updates=args.updates, rate=args.rate, seconds=args.seconds,
+                           debezium=not args.no_debezium)
+    print(bench_cdc.report(result))
+    if args.save:
+        print("saved " + ", ".join(str(p) for p in bench_cdc.save(result, args.label)))
+
+
 def _cmd_workload(args, config) -> None:
     from pipeline.workload.generator import WorkloadSpec, run
 
@@ -181,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", action="store_true", help="write JSON + SVG timeline to bench/results/")
     p.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
     p.set_defaults(func=_cmd_bench_stack)
+    p = bench.add_parser("cdc", help="CDC throughput and commit-to-ack latency, ours vs Debezium Server")
+    p.add_argument("--rows", type=int, default=300_000, help="inserts in the throughput backlog")
+    p.add_argument("--updates", type=int, default=150_000, help="updates in the throughput backlog")
+    p.add_argument("--rate", type=int, default=5000, help="changes/s for the latency run")
+    p.add_argument("--seconds", type=float, default=20, help="length of the latency run")
+    p.add_argument("--no-debezium", action="store_true", help="measure only our reader")
+    p.add_argument("--label", default="local", help="name for the saved result")
+    p.add_argument("--save", action="store_true", help="write JSON + SVG charts to bench/results/")
+    p.set_defaults(func=_cmd_bench_cdc)
     return parser
 
 

@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+from pipeline.bench import svg
 from pipeline.config import PROJECT_ROOT, Config
 from pipeline.stack import stack
 from pipeline.stack.install.plan import install_all
@@ -63,20 +64,10 @@ def save(result: dict, label: str) -> tuple[Path, Path]:
 
 
 def _timeline_svg(result: dict, label: str) -> str:
-    """Horizontal bars: when each service became healthy, with its idle memory alongside."""
-    items = sorted(result["healthy_after_s"].items(), key=lambda kv: kv[1])
-    width, left, row = 760, 150, 22
-    scale = (width - left - 120) / max(max(v for _, v in items), 1)
-    height = 50 + row * len(items)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-             f'<text x="10" y="20" font-size="14">cdc-olap {label} up: {result["up_total_s"]} s, '
-             f'idle {result["idle_rss_total_mib"] / 1024:.2f} GiB</text>']
-    for i, (name, at) in enumerate(items):
-        y = 35 + i * row
+    """When each service became healthy, with its idle memory alongside."""
+    items = []
+    for name, at in sorted(result["healthy_after_s"].items(), key=lambda kv: kv[1]):
         mem = result["idle_rss_mib"].get(name)
-        parts += [f'<text x="10" y="{y + 13}">{name}</text>',
-                  f'<rect x="{left}" y="{y}" width="{at * scale:.1f}" height="{row - 6}" fill="#4a78c2"/>',
-                  f'<text x="{left + at * scale + 5:.1f}" y="{y + 13}">{at} s'
-                  f'{f" · {mem:.0f} MiB" if mem else ""}</text>']
-    parts.append("</svg>")
-    return "\n".join(parts)
+        items.append((name, at, f"{at} s" + (f" · {mem:.0f} MiB" if mem else "")))
+    return svg.bars(f"cdc-olap {label} up: {result['up_total_s']} s, idle {result['idle_rss_total_mib'] / 1024:.2f} GiB",
+                    items, left=150)
