@@ -117,8 +117,15 @@ def _cmd_bench_cdc(args, config) -> None:
 def _cmd_workload(args, config) -> None:
     from pipeline.workload.generator import WorkloadSpec, run
 
+    if args.history_months > 0:
+        from pipeline.workload.history import HistorySpec
+        from pipeline.workload.history_load import load_if_absent
+
+        load_if_absent(config.postgres, HistorySpec(args.history_months, args.history_payments_per_day, args.seed),
+                       customers=args.customers)
     spec = WorkloadSpec(tps=args.tps, duration_s=args.duration, seed=args.seed, writers=args.writers,
-                        fraud_rate=args.fraud_rate, customers=args.customers, daily_shape=not args.flat)
+                        fraud_rate=args.fraud_rate, customers=args.customers, daily_shape=not args.flat,
+                        batch=args.batch)
     stats = run(config.postgres, spec)
     print(f"{stats.payments} payments in {stats.elapsed_s:.1f} s = {stats.payments_per_s:.0f}/s; "
           f"{stats.logins} logins, {stats.reversed} reversals, {stats.disputes} disputes; "
@@ -129,6 +136,34 @@ def _cmd_cdc(args, config) -> None:
     from pipeline.cdc.runner import run
 
     sys.exit(run(config))
+
+
+def _cmd_history(args, config) -> None:
+    from pipeline.workload.history import HistorySpec
+    from pipeline.workload.history_load import HistoryPresent, load
+
+    try:
+        result = load(config.postgres, HistorySpec(args.months, args.payments_per_day, args.seed),
+                      customers=args.customers)
+    except HistoryPresent as exc:
+        print(f"history not loaded: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(f"{result.total_rows} rows ({', '.join(f'{k} {v}' for k, v in result.rows.items())}) from "
+          f"{result.starts_at:%Y-%m-%d} to {result.ends_at:%Y-%m-%d} in {result.seconds:.1f} s "
+          f"= {result.rows_per_s:,.0f} rows/s")
+
+
+def _cmd_history_export(args, config) -> None:
+    from datetime import datetime
+
+    from pipeline.backfill.export import export
+
+    until = datetime.fromisoformat(args.until) if args.until else None
+    result = export(config.postgres, config.aws, bucket=args.bucket or config.aws.s3_bucket, prefix=args.prefix,
+                    partition=args.partition, until=until)
+    print(f"{sum(result.rows.values())} rows ({', '.join(f'{k} {v}' for k, v in result.rows.items())}) up to "
+          f"{result.until.isoformat()} in {len(result.files)} files under s3://{result.bucket}/{result.prefix}/ "
+          f"in {result.seconds:.1f} s = {result.rows_per_s:,.0f} rows/s")
 
 
 def _cmd_reporting_refresh(args, config) -> None:
@@ -173,10 +208,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fraud-rate", type=float, default=0.002, help="chance an operation starts a fraud scenario")
     p.add_argument("--customers", type=int, default=2000, help="customers to seed on first run")
     p.add_argument("--flat", action="store_true", help="ignore the daily traffic shape")
+    p.add_argument("--batch", type=int, default=64,
+                   help="most due steps sent per pipeline round trip (1 = a round trip per step)")
+    p.add_argument("--history-months", type=int, default=0,
+                   help="first load this many months of back history if the database has none (the demo does)")
+    p.add_argument("--history-payments-per-day", type=int, default=1000)
     p.set_defaults(func=_cmd_workload)
 
     p = sub.add_parser("cdc", help="run the CDC reader: Postgres logical replication -> Kafka (until stopped)")
     p.set_defaults(func=_cmd_cdc)
+
+    p = sub.add_parser("history", help="load months of back history with COPY (once per database); `export` to S3")
+    p.add_argument("--months", type=int, default=14, help="months of history, ending at today 00:00 UTC")
+    p.add_argument("--payments-per-day", type=int, default=300, help="payments on an average weekday")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same history (on the same seeded database)")
+    p.add_argument("--customers", type=int, default=2000, help="customers to seed if the database is empty")
+    p.set_defaults(func=_cmd_history)
+    history_sub = p.add_subparsers(dest="history", required=False)
+    p = history_sub.add_parser("export", help="the tables as Parquet on S3 (month/day partitions) for Druid backfill")
+    p.add_argument("--bucket", help="default: [aws] s3_bucket")
+    p.add_argument("--prefix", default="backfill", help="key prefix; everything under it is replaced")
+    p.add_argument("--partition", choices=("month", "day"), default="month", help="one file per UTC month or day")
+    p.add_argument("--until", help="cut-off (ISO 8601 with offset); default: the export's snapshot time")
+    p.set_defaults(func=_cmd_history_export)
 
     p = sub.add_parser("reporting", help="the legacy reporting layer in Postgres")
     reporting_sub = p.add_subparsers(dest="reporting", required=True)

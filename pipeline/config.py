@@ -186,6 +186,10 @@ class WorkloadConfig:
     writers: int = 2
     fraud_rate: float = 0.002
     customers: int = 2000
+    # Before its writers start on an empty database, the demo loads this much back history
+    # (`cdc-olap history`); 0 months = none. Bigger histories: run `cdc-olap history` yourself.
+    history_months: int = 3
+    history_payments_per_day: int = 1000
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ pure function of (seed, writer index): the same seed on the same seeded
 database performs the same operations. Payments arrive `pending` and are
 settled or declined a few operations later (so CDC sees inserts followed by
 updates); some settled ones are reversed, some disputed later.
+
+For throughput a step costs one message and one commit: ids are reserved from
+the sequences in blocks (no `RETURNING` to wait for), the whole step is one
+statement (statements.py), and the steps already due share one pipeline round
+trip (`batch`), each still its own transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -26,14 +30,15 @@ from pipeline.config import PostgresConfig
 from pipeline.sor import schema
 from pipeline.workload import reference as ref
 from pipeline.workload import seed as seeding
+from pipeline.workload import statements
+from pipeline.workload.ids import IdBlock
 from pipeline.workload.model import Account, Login, Merchant, Payment, Scenario
 from pipeline.workload.scenarios import BUILDERS
+from pipeline.workload.traffic import (DISPUTE_REASONS, DISPUTE_SHARE, LOGIN_SHARE, REVERSAL_SHARE, draw_login,
+                                       draw_payment, ledger_amount)
 
 _log = log.get("workload")
 SETTLE_LAG = 4  # payments stay pending for this many of the writer's operations
-REVERSAL_SHARE = 0.01
-DISPUTE_SHARE = 0.003
-LOGIN_SHARE = 0.12
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class WorkloadSpec:
     customers: int = 2000
     merchants: int = 300
     daily_shape: bool = True
+    batch: int = 64  # most steps sent per pipeline round trip (only steps already due are sent)
 
 
 @dataclass
@@ -107,27 +113,16 @@ class Writer:
         self.settled: deque[tuple[int, Payment]] = deque(maxlen=500)
         self.stats = WorkloadStats()
         self.error: BaseException | None = None
+        self.tx_ids = IdBlock("transactions", "transaction_id")
+        self.login_ids = IdBlock("logins", "login_id")
 
     # ---- choosing what happens next (pure: depends only on the rng) ----
 
     def _payment(self) -> Payment:
-        rng, account = self.rng, self.rng.choice(self.active)
-        channel = rng.choices(("card_present", "ecommerce", "transfer", "atm"), (0.55, 0.3, 0.1, 0.05))[0]
-        card = rng.choice(account.card_ids) if channel in ("card_present", "ecommerce", "atm") else None
-        local = self.merchants.get(account.country) or self.merchants["online"]
-        merchant = rng.choice(local if channel == "card_present" else self.merchants["online"]).merchant_id
-        amount = Decimal(f"{min(rng.lognormvariate(3.3, 1.0), 5000):.2f}") + Decimal("0.01")
-        direction = "credit" if channel == "transfer" and rng.random() < 0.4 else "debit"
-        outcome = "declined" if rng.random() < 0.04 else "settled"
-        return Payment(account.account_id, card, merchant if channel != "transfer" else None, amount,
-                       account.currency, channel, account.country, direction, outcome)
+        return draw_payment(self.rng, self.rng.choice(self.active), self.merchants)
 
     def _login(self) -> Login:
-        account = self.rng.choice(self.active)
-        _, _, prefix = ref.COUNTRIES[account.country]
-        return Login(account.customer_id, f"dev-{account.customer_id}-{self.rng.randint(0, 1)}",
-                     f"{prefix}.{self.rng.randint(1, 254)}.{self.rng.randint(1, 254)}", account.country,
-                     self.rng.random() > 0.03)
+        return draw_login(self.rng, self.rng.choice(self.active))
 
     def _scenario(self) -> Scenario | None:
         name = self.rng.choice(sorted(BUILDERS))
@@ -144,21 +139,26 @@ class Writer:
 
     def run(self, deadline: float, rate: float) -> None:
         try:
-            with psycopg.connect(self.pg.dsn()) as conn:
+            # Autocommit with explicit transaction blocks: a commit inside a pipeline then does not wait.
+            with psycopg.connect(self.pg.dsn(), autocommit=True) as conn:
                 # A load generator's commits need not wait for fsync; CDC sees them all the same.
                 conn.execute("SET synchronous_commit = off")
-                conn.commit()
                 started = time.monotonic()
                 interval = 1.0 / rate if rate > 0 else 0.0
                 next_at = started
-                while time.monotonic() < deadline:
-                    self._step(conn)
-                    next_at += interval * self._shape()
-                    delay = next_at - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                while self.pending:
-                    self._settle(conn, *self.pending.popleft())
+                while (now := time.monotonic()) < deadline:
+                    if next_at > now:
+                        time.sleep(next_at - now)
+                        continue
+                    with conn.pipeline():
+                        for _ in range(max(1, self.spec.batch)):
+                            self._step(conn)
+                            next_at += interval * self._shape()
+                            if next_at > now:
+                                break
+                with conn.pipeline():
+                    while self.pending:
+                        self._settle(conn, *self.pending.popleft())
                 self.stats.elapsed_s = time.monotonic() - started
         except BaseException as exc:  # noqa: BLE001 - reported by the coordinator
             self.error = exc
@@ -177,82 +177,81 @@ class Writer:
                 return
         # One commit per step: the new row and the settlement of an older one travel together.
         if roll < LOGIN_SHARE:
-            self._insert_login(conn, self._login())
+            new, params = "login", self._login_params(conn, self._login())
             self.stats.logins += 1
         else:
             payment = self._payment()
-            self.pending.append((self._insert_payment(conn, payment), payment))
+            new, params = "payment", self._payment_params(conn, payment)
+            self.pending.append((params["n_id"], payment))
             self.stats.payments += 1
+        settle, reversal = None, None
         if len(self.pending) > SETTLE_LAG:
-            self._settle(conn, *self.pending.popleft())
-        else:
-            conn.commit()
+            settle, settle_params, reversal = self._settlement(*self.pending.popleft())
+            params.update(settle_params)
+        self._execute(conn, new, settle, params, reversal)
         if self.settled and self.rng.random() < DISPUTE_SHARE:
             self._dispute(conn)
 
-    def _insert_payment(self, conn: psycopg.Connection, p: Payment) -> int:
-        return conn.execute(
-            "INSERT INTO transactions (account_id, card_id, merchant_id, amount, currency, direction, channel, country)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING transaction_id",
-            (p.account_id, p.card_id, p.merchant_id, p.amount, p.currency, p.direction, p.channel, p.country),
-        ).fetchone()[0]
+    def _payment_params(self, conn: psycopg.Connection, p: Payment) -> dict:
+        return {"n_id": self.tx_ids.next(conn), "n_account": p.account_id, "n_card": p.card_id,
+                "n_merchant": p.merchant_id, "n_amount": p.amount, "n_currency": p.currency,
+                "n_direction": p.direction, "n_channel": p.channel, "n_country": p.country}
 
-    def _insert_login(self, conn: psycopg.Connection, login: Login) -> int:
-        return conn.execute(
-            "INSERT INTO logins (customer_id, device_id, ip, country, success) VALUES (%s, %s, %s, %s, %s)"
-            " RETURNING login_id", (login.customer_id, login.device_id, login.ip, login.country, login.success),
-        ).fetchone()[0]
+    def _login_params(self, conn: psycopg.Connection, login: Login) -> dict:
+        return {"n_id": self.login_ids.next(conn), "n_customer": login.customer_id, "n_device": login.device_id,
+                "n_ip": login.ip, "n_country": login.country, "n_success": login.success}
 
-    def _post(self, conn: psycopg.Connection, tx_id: int, account_id: int, amount: Decimal) -> None:
-        """Move a balance and record the ledger entry, in the caller's transaction."""
-        balance = conn.execute(
-            "UPDATE accounts SET balance = balance + %s, last_activity_at = now() WHERE account_id = %s RETURNING balance",
-            (amount, account_id)).fetchone()[0]
-        conn.execute("INSERT INTO ledger_entries (account_id, transaction_id, amount, balance_after) VALUES (%s, %s, %s, %s)",
-                     (account_id, tx_id, amount, balance))
+    def _settlement(self, tx_id: int, p: Payment) -> tuple[str, dict, dict | None]:
+        """How a pending payment ends: the settle part of a step, and the reversal's parameters if it is reversed."""
+        if p.outcome != "settled":
+            self.stats.declined += 1
+            return "status", {"s_status": p.outcome, "s_tx": tx_id}, None
+        self.stats.settled += 1
+        params = {"s_status": "settled", "s_tx": tx_id, "s_account": p.account_id, "s_amount": ledger_amount(p)}
+        if self.rng.random() < REVERSAL_SHARE:
+            self.stats.reversed += 1
+            return "post", params, {**params, "s_status": "reversed", "s_amount": ledger_amount(p, reversal=True)}
+        if p.direction == "debit" and p.card_id:
+            self.settled.append((tx_id, p))
+        return "post", params, None
+
+    def _execute(self, conn: psycopg.Connection, new: str | None, settle: str | None, params: dict,
+                 reversal: dict | None) -> None:
+        if reversal is None:
+            conn.execute(statements.step(new, settle), params)
+            return
+        with conn.transaction():
+            conn.execute(statements.step(new, settle), params)
+            conn.execute(statements.step(None, "post"), reversal)
 
     def _settle(self, conn: psycopg.Connection, tx_id: int, p: Payment) -> None:
-        conn.execute("UPDATE transactions SET status = %s, updated_at = now() WHERE transaction_id = %s",
-                     (p.outcome, tx_id))
-        if p.outcome == "settled":
-            self._post(conn, tx_id, p.account_id, p.amount if p.direction == "credit" else -p.amount)
-            self.stats.settled += 1
-            if self.rng.random() < REVERSAL_SHARE:
-                conn.execute("UPDATE transactions SET status = 'reversed', updated_at = now() WHERE transaction_id = %s",
-                             (tx_id,))
-                self._post(conn, tx_id, p.account_id, -p.amount if p.direction == "credit" else p.amount)
-                self.stats.reversed += 1
-            elif p.direction == "debit" and p.card_id:
-                self.settled.append((tx_id, p))
-        else:
-            self.stats.declined += 1
-        conn.commit()
+        settle, params, reversal = self._settlement(tx_id, p)
+        self._execute(conn, None, settle, params, reversal)
 
     def _dispute(self, conn: psycopg.Connection) -> None:
         tx_id, p = self.settled[self.rng.randrange(len(self.settled))]
-        reason = self.rng.choice(("fraud", "not_received", "duplicate", "other"))
+        reason = self.rng.choice(DISPUTE_REASONS)
         conn.execute("INSERT INTO disputes (transaction_id, reason, amount) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                      (tx_id, reason, p.amount))
-        conn.commit()
         self.stats.disputes += 1
 
     def _inject(self, conn: psycopg.Connection, scenario: Scenario) -> None:
         tx_ids, login_id = [], None
         for step in scenario.steps:
             if isinstance(step, Login):
-                login_id = self._insert_login(conn, step)
-                conn.commit()
+                params = self._login_params(conn, step)
+                login_id = params["n_id"]
+                self._execute(conn, "login", None, params, None)
             else:
-                tx_id = self._insert_payment(conn, step)
-                conn.commit()
-                self._settle(conn, tx_id, step)
-                tx_ids.append(tx_id)
+                params = self._payment_params(conn, step)
+                self._execute(conn, "payment", None, params, None)
+                self._settle(conn, params["n_id"], step)
+                tx_ids.append(params["n_id"])
                 self.stats.payments += 1
         conn.execute(
             "INSERT INTO ground_truth.fraud_labels (scenario, account_id, transaction_ids, login_id, detail)"
             " VALUES (%s, %s, %s, %s, %s)",
             (scenario.name, scenario.account.account_id, tx_ids, login_id, Jsonb(scenario.detail)))
-        conn.commit()
         self.stats.scenarios[scenario.name] += 1
 
 

@@ -24,3 +24,6 @@ HIGH_RISK_MCCS = ("7995", "6051", "4829")  # gambling, crypto/quasi-cash, wire t
 # Per-hour (UTC) traffic multiplier: quiet nights, lunch and evening peaks.
 DAILY_SHAPE = (0.3, 0.25, 0.2, 0.2, 0.25, 0.35, 0.55, 0.8, 1.0, 1.1, 1.15, 1.3,
                1.4, 1.3, 1.15, 1.1, 1.15, 1.25, 1.35, 1.3, 1.1, 0.85, 0.6, 0.4)
+
+# Per-weekday (Monday first) multiplier of the history's daily volume: busy Fridays, quiet Sundays.
+WEEKLY_SHAPE = (0.95, 0.97, 1.0, 1.03, 1.2, 1.1, 0.75)

@@ -2,6 +2,13 @@
 
 Deterministic for a seed. A few accounts are dormant (no activity for months),
 so the dormant-reactivation scenario has something to wake up.
+
+Everything is dated so a back history (history.py) can fill the past without
+contradicting it: merchants exist for years, a customer exists a day before
+their first account opens, a card is issued when its account opens, and the
+opening deposit is the account's first ledger entry (at `opened_at`). History
+activity then happens only after `opened_at`, and for a dormant account only
+before its `last_activity_at`.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import psycopg
 from pipeline.workload import reference as ref
 
 DORMANT_SHARE = 0.03
+MERCHANT_AGE_DAYS = 2000  # every merchant predates the oldest account (opened at most 1,300 days ago)
 
 
 def seed(conn: psycopg.Connection, *, customers: int, merchants: int, seed: int) -> None:
@@ -23,16 +31,17 @@ def seed(conn: psycopg.Connection, *, customers: int, merchants: int, seed: int)
     rng = random.Random(f"seed-{seed}")
     now = datetime.now(timezone.utc)
     with conn.transaction():
-        with conn.cursor().copy("COPY merchants (name, mcc, country) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY merchants (name, mcc, country, created_at) FROM STDIN") as copy:
             for i in range(merchants):
                 high_risk = i % 25 == 0
                 mcc = rng.choice(ref.HIGH_RISK_MCCS if high_risk else ref.EVERYDAY_MCCS)
                 country = rng.choice(list(ref.COUNTRIES)) if i % 7 == 0 else rng.choice(ref.HOME_COUNTRIES)
-                copy.write_row((f"Merchant {i:05d}", mcc, country))
-        with conn.cursor().copy("COPY customers (customer_id, full_name, email, country, risk_tier) FROM STDIN") as copy:
-            for c in range(1, customers + 1):
-                tier = rng.choices(("low", "medium", "high"), (0.85, 0.12, 0.03))[0]
-                copy.write_row((c, f"Customer {c:06d}", f"customer{c}@example.com", rng.choice(ref.HOME_COUNTRIES), tier))
+                copy.write_row((f"Merchant {i:05d}", mcc, country, now - timedelta(days=MERCHANT_AGE_DAYS + i)))
+        customer_rows = []
+        for c in range(1, customers + 1):
+            tier = rng.choices(("low", "medium", "high"), (0.85, 0.12, 0.03))[0]
+            customer_rows.append([c, f"Customer {c:06d}", f"customer{c}@example.com", rng.choice(ref.HOME_COUNTRIES),
+                                  tier, now])
         account_rows, card_rows = [], []
         account_id = card_id = 0
         for c in range(1, customers + 1):
@@ -45,15 +54,22 @@ def seed(conn: psycopg.Connection, *, customers: int, merchants: int, seed: int)
                 last = now - timedelta(days=rng.randint(120, 400)) if dormant else now - timedelta(hours=rng.randint(1, 72))
                 opened = last - timedelta(days=rng.randint(30, 900))
                 account_rows.append((account_id, c, currency, tz, rng.randint(200, 20000), opened, last))
+                customer_rows[c - 1][5] = min(customer_rows[c - 1][5], opened - timedelta(days=1))
                 for _ in range(rng.choice((1, 1, 2))):
                     card_id += 1
-                    card_rows.append((card_id, account_id, f"tok_{rng.getrandbits(64):016x}", f"{rng.randint(0, 9999):04d}"))
+                    card_rows.append((card_id, account_id, f"tok_{rng.getrandbits(64):016x}", f"{rng.randint(0, 9999):04d}",
+                                      opened))
+        with conn.cursor().copy(
+            "COPY customers (customer_id, full_name, email, country, risk_tier, created_at) FROM STDIN"
+        ) as copy:
+            for row in customer_rows:
+                copy.write_row(row)
         with conn.cursor().copy(
             "COPY accounts (account_id, customer_id, currency, home_timezone, balance, opened_at, last_activity_at) FROM STDIN"
         ) as copy:
             for row in account_rows:
                 copy.write_row(row)
-        with conn.cursor().copy("COPY cards (card_id, account_id, card_token, pan_last4) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY cards (card_id, account_id, card_token, pan_last4, issued_at) FROM STDIN") as copy:
             for row in card_rows:
                 copy.write_row(row)
         # Opening balances are ledger-backed too, so balance = sum(ledger) holds from the start.
