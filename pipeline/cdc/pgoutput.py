@@ -166,22 +166,27 @@ def _string(buf: bytes, pos: int) -> tuple[str, int]:
 def _tuple(buf: bytes, pos: int) -> tuple[tuple, int]:
     (count,) = _I16.unpack_from(buf, pos)
     pos += 2
+    # Decode the message once as latin-1 (one char per byte, so offsets match) and slice; a slice
+    # that is not pure ASCII is decoded again from its bytes as UTF-8. str.isascii() is O(1).
+    text = buf.decode("latin-1")
     values: list = []
     append = values.append
+    unpack = _I32.unpack_from
     for _ in range(count):
         kind = buf[pos]
         pos += 1
         if kind == 116:  # 't' text
-            (length,) = _I32.unpack_from(buf, pos)
+            (length,) = unpack(buf, pos)
             pos += 4
-            append(buf[pos:pos + length].decode())
+            value = text[pos:pos + length]
+            append(value if value.isascii() else buf[pos:pos + length].decode())
             pos += length
         elif kind == 110:  # 'n' null
             append(None)
         elif kind == 117:  # 'u' unchanged toast
             append(UNCHANGED_TOAST)
         elif kind == 98:  # 'b' binary
-            (length,) = _I32.unpack_from(buf, pos)
+            (length,) = unpack(buf, pos)
             pos += 4
             append(bytes(buf[pos:pos + length]))
             pos += length

@@ -382,11 +382,12 @@ class Reader:
         after = codec.row(new, old) if new is not None else None
         ident = new if new is not None else old
         transaction = None
-        if op != "r":
+        if op != "r" and self.cdc.transaction_topic:
             self._order += 1
-            self._counts[shape.qualified] += 1
+            counts = self._counts
+            counts[shape.qualified] += 1
             transaction = {"id": f"{self._xid}:{self._final_lsn}", "total_order": self._order,
-                           "data_collection_order": self._counts[shape.qualified]}
+                           "data_collection_order": counts[shape.qualified]}
         value = self.envelope.change(source, shape.schema, shape.name, lsn, op, before, after, table.version,
                                      transaction)
         key = self.envelope.key(codec.key(ident))

@@ -52,6 +52,8 @@ class RowCodec:
     def __post_init__(self) -> None:
         convs: list[Converter] = [self.typemap.converter(oid) for oid in self.shape.type_oids]
         self._plan = tuple(zip(self.shape.columns, convs))
+        self._names = self.shape.columns
+        self._converted = tuple((i, name, conv) for i, (name, conv) in enumerate(self._plan) if conv is not None)
         self._key_idx = tuple(self.shape.columns.index(k) for k in self.shape.key if k in self.shape.columns)
         self._key_names = tuple(self.shape.columns[i] for i in self._key_idx)
         self._mask_items = tuple(self.masks.items())
@@ -61,8 +63,11 @@ class RowCodec:
     def row(self, values: tuple, fallback: tuple | None = None) -> dict[str, Any]:
         """Tuple -> {column: JSON value}. Unchanged TOAST is taken from `fallback` (the old row under
         REPLICA IDENTITY FULL) when it has the value, else marked unavailable like Debezium does."""
-        out = {name: (v if conv is None or v is None or v is UNCHANGED_TOAST else conv(v))
-               for (name, conv), v in zip(self._plan, values)}
+        out = dict(zip(self._names, values))
+        for i, name, conv in self._converted:
+            v = values[i]
+            if v is not None and v is not UNCHANGED_TOAST:
+                out[name] = conv(v)
         if UNCHANGED_TOAST in values:
             for i, (name, _) in enumerate(self._plan):
                 if values[i] is UNCHANGED_TOAST:
