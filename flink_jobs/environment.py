@@ -3,11 +3,16 @@
 Local mode runs an embedded mini-cluster in a JVM that PyFlink starts next to
 this Python process; remote mode submits to a JobManager over REST. Memory is
 sized for a 2-core machine shared with Kafka, Druid and Superset.
+
+A named job checkpoints (RocksDB, incremental) into its own directory and
+keeps the last checkpoints when it stops, so a job killed with -9 can be
+started again from where it was (`restore_from`).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.config import Config
@@ -15,27 +20,60 @@ from pipeline.stack.layout import Layout
 from pipeline.stack.services import flink as flink_stage
 
 
-def settings(config: Config, layout: Layout) -> dict[str, str]:
-    """The Flink configuration for this config: connector jars, parallelism, memory, target."""
+def checkpoint_dir(config: Config, job: str) -> str:
+    """Where a job's checkpoints go: a local path under the run dir, or the configured URI."""
+    return config.run_path(config.flink.checkpoint_dir).rstrip("/") + f"/{job}"
+
+
+def latest_checkpoint(config: Config, job: str) -> str | None:
+    """The newest complete checkpoint a local job left behind (a chk-N dir with _metadata), if any."""
+    root = Path(checkpoint_dir(config, job))
+    if "://" in str(root) or not root.is_dir():
+        return None
+    complete = [p.parent for p in root.glob("*/chk-*/_metadata")]
+    if not complete:
+        return None
+    return str(max(complete, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))))
+
+
+def settings(config: Config, layout: Layout, job: str | None = None,
+             restore_from: str | None = None) -> dict[str, str]:
+    """The Flink configuration for this config: connector jars, parallelism, memory, time, checkpoints, target."""
+    flink = config.flink
     jar_urls = ";".join(p.as_uri() for p in flink_stage.jars(config, layout))
     values = {
         "pipeline.jars": jar_urls,
-        "parallelism.default": str(config.flink.parallelism),
-        "table.exec.source.idle-timeout": "10 s",
+        "parallelism.default": str(flink.parallelism),
+        "table.exec.source.idle-timeout": f"{flink.idle_timeout_ms} ms",
+        "pipeline.auto-watermark-interval": "100 ms",
         "taskmanager.numberOfTaskSlots": "4",
         "taskmanager.memory.managed.size": "64m",
         "taskmanager.memory.network.min": "32m",
         "taskmanager.memory.network.max": "32m",
         "table.local-time-zone": "UTC",
     }
-    if config.flink.mode == "remote":
-        url = urlparse(config.flink.rest_url)
+    if job:
+        directory = checkpoint_dir(config, job)
+        uri = directory if "://" in directory else Path(directory).as_uri()
+        values.update({
+            "pipeline.name": job,
+            "execution.checkpointing.interval": f"{flink.checkpoint_interval_ms} ms",
+            "execution.checkpointing.mode": "EXACTLY_ONCE",
+            "execution.checkpointing.dir": uri,
+            "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+            "execution.checkpointing.incremental": "true",
+            "state.backend.type": flink.state_backend,
+        })
+    if restore_from:
+        values["execution.state-recovery.path"] = restore_from
+    if flink.mode == "remote":
+        url = urlparse(flink.rest_url)
         values.update({"execution.target": "remote", "rest.address": url.hostname or "",
                        "rest.port": str(url.port or 8081)})
     return values
 
 
-def table_environment(config: Config, layout: Layout):
+def table_environment(config: Config, layout: Layout, job: str | None = None, restore_from: str | None = None):
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -44,14 +82,14 @@ def table_environment(config: Config, layout: Layout):
     os.environ.setdefault("FLINK_LOG_DIR", str(layout.logs / "flink"))
     (layout.logs / "flink").mkdir(parents=True, exist_ok=True)
     flink_conf = Configuration()
-    for key, value in settings(config, layout).items():
+    for key, value in settings(config, layout, job, restore_from).items():
         flink_conf.set_string(key, value)
     env_settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(flink_conf).build()
     return TableEnvironment.create(env_settings)
 
 
 def kafka_table_options(config: Config, topic: str, fmt: str, *, group_id: str | None = None,
-                        bounded: bool = False) -> str:
+                        bounded: bool = False, extra: dict[str, str] | None = None) -> str:
     """The WITH (...) clause of a Kafka table, so jobs never spell connector options by hand."""
     options = {
         "connector": "kafka",
@@ -64,4 +102,5 @@ def kafka_table_options(config: Config, topic: str, fmt: str, *, group_id: str |
         options["properties.group.id"] = group_id
     if bounded:
         options["scan.bounded.mode"] = "latest-offset"
+    options.update(extra or {})
     return ", ".join(f"'{k}' = '{v}'" for k, v in options.items())

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pipeline import log
 from pipeline.config import ConfigError, load_config
 from pipeline.stack.errors import StackError
+from flink_jobs.fraud.rules import RulesError
 
 _log = log.get("cli")
 
@@ -173,6 +174,28 @@ def _cmd_reporting_refresh(args, config) -> None:
         print(f"{view:<40} refreshed in {seconds:.3f} s")
 
 
+def _cmd_flink_run(args, config) -> None:
+    from flink_jobs import runner
+
+    runner.run(config, args.job, restore=args.restore)
+
+
+def _cmd_flink_rules(args, config) -> None:
+    from pathlib import Path
+
+    from flink_jobs.fraud import rules
+
+    path = Path(args.file) if args.file else config.rules_file
+    for rule in rules.load(path):
+        print(f"{rule.id:<28} {rule.pattern:<28} {rule.severity:<9} {'enabled' if rule.enabled else 'disabled'}")
+
+
+def _cmd_alerts_dispatch(args, config) -> None:
+    from pipeline.alerts.dispatcher import run
+
+    run(config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
     parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
@@ -237,6 +260,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = reporting_sub.add_parser("refresh", help="refresh the reporting schema's views (the old nightly ETL)")
     p.set_defaults(func=_cmd_reporting_refresh)
 
+    p = sub.add_parser("flink", help="the PyFlink jobs (windows, fraud) and the fraud rules file")
+    flink_sub = p.add_subparsers(dest="flink", required=True)
+    p = flink_sub.add_parser("run", help="run a job: locally until stopped, or submitted to [flink] rest_url")
+    p.add_argument("job", choices=("windows", "fraud"))
+    p.add_argument("--restore", default="auto",
+                   help="'auto' (newest retained checkpoint of the job), 'none', or a checkpoint path")
+    p.set_defaults(func=_cmd_flink_run)
+    p = flink_sub.add_parser("rules", help="validate the fraud rules file and list its rules")
+    p.add_argument("file", nargs="?", help="default: [flink] rules_file")
+    p.set_defaults(func=_cmd_flink_rules)
+
+    p = sub.add_parser("alerts", help="fraud alert paging")
+    alerts_sub = p.add_subparsers(dest="alerts", required=True)
+    p = alerts_sub.add_parser("dispatch", help="page fraud alerts through SNS (deduplicated, rate-limited)")
+    p.set_defaults(func=_cmd_alerts_dispatch)
+
     p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
     bench = p.add_subparsers(dest="bench", required=True)
     p = bench.add_parser("stack", help="time `up` (down first) and measure the idle stack's memory")
@@ -266,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config = load_config(args.config)
         args.func(args, config)
-    except (ConfigError, StackError) as exc:
+    except (ConfigError, StackError, RulesError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -120,6 +120,23 @@ class FlinkConfig:
     # Heap of the JVM that PyFlink starts for local execution (the embedded mini-cluster).
     local_heap: str = "1g"
     parallelism: int = 1
+    # Checkpoints: RocksDB state, files under <run_dir>/<checkpoint_dir>/<job> (or an s3:// / hdfs:// URI).
+    # Exactly-once sinks make their output visible at each checkpoint, so this is also their latency.
+    checkpoint_interval_ms: int = 5000
+    state_backend: str = "rocksdb"
+    checkpoint_dir: str = "data/flink/checkpoints"
+    # Event time is the source commit timestamp; a partition may run this far behind the others.
+    out_of_orderness_ms: int = 500
+    # A partition with no events for this long no longer holds the watermark back.
+    idle_timeout_ms: int = 5000
+    # The fraud rules (validated when the job starts); relative paths are from the project root.
+    rules_file: str = "flink_jobs/rules/fraud_rules.yaml"
+    # Result topics the jobs write (and Druid / the alert dispatcher read).
+    windows_topic: str = "analytics.tx_windows"
+    alerts_topic: str = "analytics.fraud_alerts"
+    # Alerts are at-least-once by default (a page must not wait for a checkpoint); the dispatcher
+    # removes duplicates by alert id. "exactly-once" makes them wait for the checkpoint instead.
+    alerts_delivery: str = "at-least-once"
 
 
 @dataclass(frozen=True)
@@ -239,6 +256,17 @@ class CdcConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """The alert dispatcher: fraud alerts topic -> SNS pages, deduplicated and rate-limited."""
+    run_in_up: bool = False
+    group_id: str = "cdc-olap-pager"
+    # At most one page per (account, rule) in this many seconds; the rest are recorded as suppressed.
+    rate_limit_s: float = 600.0
+    # Every alert seen and what became of it (SQLite, relative to the run dir). Also the dedupe memory.
+    ledger: str = "data/alerts/pages.sqlite"
+
+
+@dataclass(frozen=True)
 class Config:
     stack: StackConfig = field(default_factory=StackConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
@@ -251,6 +279,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     cdc: CdcConfig = field(default_factory=CdcConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -259,6 +288,16 @@ class Config:
     @property
     def cache_dir(self) -> Path:
         return _resolve_path(self.stack.cache_dir)
+
+    @property
+    def rules_file(self) -> Path:
+        return _resolve_path(self.flink.rules_file)
+
+    def run_path(self, value: str) -> str:
+        """A location under the run dir, unless it is already absolute or a URI (s3://, hdfs://)."""
+        if "://" in value or Path(value).is_absolute():
+            return value
+        return str(self.run_dir / value)
 
 
 def _resolve_path(value: str) -> Path:
@@ -409,6 +448,13 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"[flink] mode = {config.flink.mode!r}: use 'local' or 'remote'")
     if config.flink.mode == "remote" and not config.flink.rest_url:
         raise ConfigError("[flink] mode = 'remote' needs rest_url (the JobManager's REST address)")
+    flink = config.flink
+    if flink.alerts_delivery not in {"at-least-once", "exactly-once"}:
+        raise ConfigError(f"[flink] alerts_delivery = {flink.alerts_delivery!r}: use 'at-least-once' or 'exactly-once'")
+    if flink.state_backend not in {"rocksdb", "hashmap"}:
+        raise ConfigError(f"[flink] state_backend = {flink.state_backend!r}: use 'rocksdb' or 'hashmap'")
+    if flink.checkpoint_interval_ms < 100:
+        raise ConfigError(f"[flink] checkpoint_interval_ms = {flink.checkpoint_interval_ms}: use 100 or more")
     cdc = config.cdc
     if cdc.snapshot_mode not in {"initial", "never", "when_needed"}:
         raise ConfigError(f"[cdc] snapshot_mode = {cdc.snapshot_mode!r}: use 'initial', 'never' or 'when_needed'")

@@ -130,3 +130,51 @@ def cdc_reader(test_stack, tmp_path_factory):
         with psycopg.connect(config.postgres.dsn("postgres", superuser=True), autocommit=True) as conn:
             conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                          "WHERE slot_name = %s AND NOT active", (reader.slot,))
+
+
+
+class FlinkJobs:
+    """Jobs in this process's Flink mini-cluster, with timings for tests (checkpoint every second,
+    partitions idle after two), each on topics of its own."""
+
+    def __init__(self, config: Config) -> None:
+        import dataclasses
+
+        self.config = dataclasses.replace(config, flink=dataclasses.replace(
+            config.flink, checkpoint_interval_ms=1000, idle_timeout_ms=2000, out_of_orderness_ms=500))
+        self.results = []
+
+    def topics(self, tables: tuple[str, ...], sink: str):
+        import uuid
+
+        from flink_jobs.job import Topics
+        from pipeline.kafka.admin import ensure_topics
+
+        prefix = f"t.{uuid.uuid4().hex[:8]}"
+        topics = Topics({t: f"{prefix}.public.{t}" for t in tables}, f"{prefix}.{sink}")
+        ensure_topics(self.config.kafka.bootstrap, [*topics.sources.values(), topics.sink], 3)
+        return topics
+
+    def start(self, spec, restore: str = "none"):
+        from flink_jobs import runner
+
+        result = runner.start(self.config, spec, restore)
+        self.results.append(result)
+        return result
+
+    def cancel_all(self) -> None:
+        for result in self.results:
+            client = result.get_job_client()
+            if client is not None:
+                try:
+                    client.cancel().result()
+                except Exception:  # noqa: BLE001 - already finished or failed: nothing left to stop
+                    pass
+
+
+@pytest.fixture(scope="module")
+def flink_jobs(test_stack):
+    """FlinkJobs on the test stack's Kafka; every job started in the module is cancelled at its end."""
+    jobs = FlinkJobs(test_stack.need("kafka"))
+    yield jobs
+    jobs.cancel_all()

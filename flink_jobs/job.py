@@ -1,0 +1,28 @@
+"""What a job is, for the runner: its tables and views, the one INSERT that makes it run, its topics.
+
+Each job is a single INSERT (the parts joined with UNION ALL), so it has one
+sink and one transactional id: two exactly-once sinks of one job would fence
+each other's transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Where a job reads and writes. Defaults come from config; tests pass their own."""
+
+    sources: dict[str, str]  # captured table name -> topic
+    sink: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    ddl: list[str]
+    insert: str
+    topics: Topics
+    # Rules, parameters: what the job was built from, for the start-up log line.
+    summary: dict[str, object] = field(default_factory=dict)

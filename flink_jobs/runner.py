@@ -1,0 +1,52 @@
+"""Starting a job: topics, TableEnvironment, its DDL, its INSERT; from a checkpoint when one is left.
+
+Local mode runs the job in this process's mini-cluster (the call blocks while
+it runs); remote mode submits it to the configured JobManager and returns.
+The same JobSpec runs either way: which one is configuration ([flink] mode).
+"""
+
+from __future__ import annotations
+
+from pipeline import log
+from pipeline.config import Config
+from pipeline.kafka.admin import ensure_topics
+from pipeline.stack.layout import Layout
+from flink_jobs.environment import latest_checkpoint, table_environment
+from flink_jobs.job import JobSpec
+
+_log = log.get("flink")
+
+
+def build(config: Config, name: str) -> JobSpec:
+    if name == "windows":
+        from flink_jobs import windows
+
+        return windows.build(config)
+    if name == "fraud":
+        from flink_jobs.fraud import job as fraud
+
+        return fraud.build(config)
+    raise ValueError(f"unknown job {name!r}; jobs: windows, fraud")
+
+
+def start(config: Config, spec: JobSpec, restore: str = "auto"):
+    """Submit the job and return its TableResult. restore: "auto" (the newest retained checkpoint of
+    this job, if any), "none", or a checkpoint/savepoint path."""
+    ensure_topics(config.kafka.bootstrap, [*spec.topics.sources.values(), spec.topics.sink], config.cdc.partitions)
+    restore_from = latest_checkpoint(config, spec.name) if restore == "auto" else (
+        None if restore == "none" else restore)
+    t_env = table_environment(config, Layout.from_config(config), job=spec.name, restore_from=restore_from)
+    for statement in spec.ddl:
+        t_env.execute_sql(statement)
+    result = t_env.execute_sql(spec.insert)
+    job_client = result.get_job_client()
+    _log.info("flink.job_started", job=spec.name, job_id=str(job_client.get_job_id()) if job_client else "-",
+              restored_from=restore_from or "-", sink=spec.topics.sink, mode=config.flink.mode, **spec.summary)
+    return result
+
+
+def run(config: Config, name: str, restore: str = "auto") -> None:
+    """`cdc-olap flink run <job>`: in local mode, until the job fails or the process is stopped."""
+    result = start(config, build(config, name), restore)
+    if config.flink.mode == "local":
+        result.wait()

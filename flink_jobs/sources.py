@@ -1,0 +1,98 @@
+"""The CDC topics as Flink tables.
+
+Each topic is declared twice over the same Kafka records, and a job picks
+the reading it needs:
+
+- `<table>_changelog`, format `debezium-json`: Flink turns the envelope into
+  changelog rows (+I, -U/+U, -D), so a query over it is a query over the
+  table as it stands now. Updates retract what they replace.
+- `<table>_cdc`, format `json` over the whole envelope: one append-only row
+  per change with `op`, `before`, `after` and the source position. Jobs use it
+  where they need to see the change itself rather than the table: signed
+  deltas for the windows (Flink 2.2 SQL cannot turn a changelog back into
+  rows with a sign; TO_CHANGELOG arrives in 2.3), and insert-only event
+  streams for the fraud patterns (MATCH_RECOGNIZE, OVER and interval joins
+  accept only append-only input).
+
+Both carry `event_time`: the source commit timestamp (`source.ts_ms`), with
+a watermark of bounded out-of-orderness ([flink] out_of_orderness_ms); the
+idle timeout ([flink] idle_timeout_ms) lets the watermark move on when a
+partition goes quiet.
+"""
+
+from __future__ import annotations
+
+from pipeline.config import Config
+from flink_jobs.environment import kafka_table_options
+
+# The columns of each captured table that the jobs read, with their Flink types. Postgres NUMERIC
+# arrives as a decimal string and timestamptz as ISO-8601 UTC ('Z'); the json formats parse both.
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "transactions": (
+        ("transaction_id", "BIGINT"), ("account_id", "BIGINT"), ("card_id", "BIGINT"), ("merchant_id", "BIGINT"),
+        ("amount", "DECIMAL(18, 2)"), ("currency", "STRING"), ("direction", "STRING"), ("channel", "STRING"),
+        ("country", "STRING"), ("status", "STRING"), ("created_at", "TIMESTAMP_LTZ(3)"),
+    ),
+    "logins": (
+        ("login_id", "BIGINT"), ("customer_id", "BIGINT"), ("device_id", "STRING"), ("ip", "STRING"),
+        ("country", "STRING"), ("success", "BOOLEAN"), ("created_at", "TIMESTAMP_LTZ(3)"),
+    ),
+    "accounts": (
+        ("account_id", "BIGINT"), ("customer_id", "BIGINT"), ("currency", "STRING"), ("status", "STRING"),
+        ("balance", "DECIMAL(18, 2)"), ("last_activity_at", "TIMESTAMP_LTZ(3)"),
+    ),
+    "merchants": (("merchant_id", "BIGINT"), ("mcc", "STRING"), ("country", "STRING")),
+}
+KEYS = {"transactions": "transaction_id", "logins": "login_id", "accounts": "account_id", "merchants": "merchant_id"}
+_JSON = {"json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false"}
+
+
+def topic(config: Config, table: str) -> str:
+    return f"{config.cdc.topic_prefix}.public.{table}"
+
+
+def _watermark(config: Config) -> str:
+    return f"WATERMARK FOR `event_time` AS `event_time` - INTERVAL '{config.flink.out_of_orderness_ms / 1000:.3f}' SECOND"
+
+
+def _row(table: str) -> str:
+    return "ROW<" + ", ".join(f"`{name}` {kind}" for name, kind in COLUMNS[table]) + ">"
+
+
+def events_ddl(config: Config, table: str, group_id: str, topic_name: str | None = None) -> str:
+    """`<table>_cdc`: the raw envelope, one append-only row per change."""
+    return f"""
+CREATE TEMPORARY TABLE `{table}_cdc` (
+  `before` {_row(table)},
+  `after` {_row(table)},
+  `op` STRING,
+  `source` ROW<`ts_ms` BIGINT, `lsn` BIGINT>,
+  `event_time` AS TO_TIMESTAMP_LTZ(`source`.`ts_ms`, 3),
+  {_watermark(config)}
+) WITH ({kafka_table_options(config, topic_name or topic(config, table), 'json', group_id=group_id, extra=_JSON)})"""
+
+
+def changelog_ddl(config: Config, table: str, group_id: str, topic_name: str | None = None) -> str:
+    """`<table>_changelog`: the table itself, as Flink's debezium-json changelog.
+
+    With its primary key and commit-time watermark it is a versioned table: an
+    event-time temporal join (`FOR SYSTEM_TIME AS OF`) sees each row as it was
+    at a given commit. Truncates (op "t", which debezium-json does not know)
+    are skipped; nothing in this system truncates the tables read this way.
+    """
+    columns = ",\n  ".join(f"`{name}` {kind}" for name, kind in COLUMNS[table])
+    extra = {"debezium-json.timestamp-format.standard": "ISO-8601", "debezium-json.ignore-parse-errors": "true"}
+    return f"""
+CREATE TEMPORARY TABLE `{table}_changelog` (
+  {columns},
+  `event_time` TIMESTAMP_LTZ(3) METADATA FROM 'value.source.timestamp' VIRTUAL,
+  {_watermark(config)},
+  PRIMARY KEY (`{KEYS[table]}`) NOT ENFORCED
+) WITH ({kafka_table_options(config, topic_name or topic(config, table), 'debezium-json', group_id=group_id,
+                             extra=extra)})"""
+
+
+def after_fields(table: str, rename: dict[str, str] | None = None) -> str:
+    """`after`'s columns as a SELECT list (renamed where asked), for views over `<table>_cdc`."""
+    rename = rename or {}
+    return ", ".join(f"`after`.`{name}` AS `{rename.get(name, name)}`" for name, _ in COLUMNS[table])

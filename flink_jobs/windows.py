@@ -1,0 +1,129 @@
+"""The windows job: 5-minute tumbling windows of transactions per account and per merchant.
+
+Every change to a transaction becomes signed rows at its commit time: an
+insert adds its row (+1), a delete takes its old row away (-1), an update
+does both (-1 for `before`, +1 for `after`). A window's figures are the sums
+of the signed rows committed in it, so they are the net change to the
+transaction book in those five minutes: an update moves no count and only
+the difference in amount, a decline adds one to `declined_count` in the
+window where it was decided. Summed over any range of windows they equal
+the same sums over Postgres, to the cent (amounts are integer cents). This
+is what Druid, which only appends, needs: it adds rows and never replaces.
+
+- A change the reader sent twice (same transaction, same LSN, same sign)
+  counts once: the first window level groups by that identity.
+- A change arriving after the watermark passed it (a partition far behind, a
+  delivery after its window closed) is not dropped: it is written as its own
+  row for its window with `late = true`, and sums stay exact.
+- `velocity` compares the payments made in the window with the average of
+  the previous hour's twelve windows (`trailing_avg_tx`).
+- Snapshot rows (op "r") are skipped: the history reaches Druid through the
+  batch backfill (cdc-olap history export), not through these windows.
+"""
+
+from __future__ import annotations
+
+from pipeline.config import Config
+from flink_jobs import sources
+from flink_jobs.job import JobSpec, Topics
+from flink_jobs.sinks import kafka_sink_ddl
+
+NAME = "windows"
+WINDOW_S = 300
+TRAILING_WINDOWS = 12  # one hour of 5-minute windows
+DIMENSIONS = {"account": "account_id", "merchant": "merchant_id"}
+
+COLUMNS = (
+    ("window_start", "TIMESTAMP_LTZ(3)"),
+    ("window_end", "TIMESTAMP_LTZ(3)"),
+    ("dimension", "STRING"),  # account | merchant
+    ("entity_id", "BIGINT"),
+    ("tx_count", "BIGINT"),  # net: inserts - deletes
+    ("amount_cents", "BIGINT"),  # net change of the amounts, in cents
+    ("avg_amount_cents", "BIGINT"),  # amount_cents / tx_count, rounded; null when tx_count <= 0
+    ("declined_count", "BIGINT"),  # net: transactions that became declined - stopped being declined
+    ("new_tx_count", "BIGINT"),  # payments made (inserted) in the window
+    ("distinct_cards", "BIGINT"),  # among the payments made in the window
+    ("distinct_merchants", "BIGINT"),
+    ("trailing_avg_tx", "DOUBLE"),  # payments per window over the previous hour
+    ("velocity", "DOUBLE"),  # new_tx_count / trailing_avg_tx; null without history
+    ("late", "BOOLEAN"),  # a single late change, not a whole window
+)
+
+_WINDOW = f"INTERVAL '{WINDOW_S // 60}' MINUTE"
+_WINDOW_MS = WINDOW_S * 1000
+
+
+def default_topics(config: Config) -> Topics:
+    return Topics({"transactions": sources.topic(config, "transactions")}, config.flink.windows_topic)
+
+
+def _ops(*ops: str) -> str:
+    return ", ".join(f"'{op}'" for op in ops)
+
+
+def _signed(side: str, sign: int, ops: str) -> str:
+    return f"""SELECT `{side}`.`transaction_id` AS tx_id, `source`.`lsn` AS lsn, `source`.`ts_ms` AS ts_ms, op,
+       {sign} AS sign, `{side}`.`account_id` AS account_id, `{side}`.`merchant_id` AS merchant_id,
+       `{side}`.`card_id` AS card_id, CAST(`{side}`.`amount` * 100 AS BIGINT) AS amount_cents,
+       `{side}`.`status` AS status, event_time
+FROM transactions_cdc WHERE op IN ({ops})"""
+
+
+def _views() -> list[str]:
+    return [
+        f"CREATE TEMPORARY VIEW tx_deltas AS\n{_signed('after', 1, _ops('c', 'u'))}\nUNION ALL\n"
+        f"{_signed('before', -1, _ops('u', 'd'))}",
+        "CREATE TEMPORARY VIEW tx_on_time AS SELECT * FROM tx_deltas "
+        "WHERE CURRENT_WATERMARK(event_time) IS NULL OR event_time > CURRENT_WATERMARK(event_time)",
+        "CREATE TEMPORARY VIEW tx_late AS SELECT * FROM tx_deltas WHERE event_time <= CURRENT_WATERMARK(event_time)",
+        # Level 1: one row per change identity and window (drops the reader's resends).
+        f"""CREATE TEMPORARY VIEW tx_once AS
+SELECT window_time AS rowtime, tx_id, lsn, sign, MAX(op) AS op, MAX(account_id) AS account_id,
+       MAX(merchant_id) AS merchant_id, MAX(card_id) AS card_id, MAX(amount_cents) AS amount_cents,
+       MAX(status) AS status
+FROM TABLE(TUMBLE(TABLE tx_on_time, DESCRIPTOR(event_time), {_WINDOW}))
+GROUP BY window_start, window_end, window_time, tx_id, lsn, sign""",
+    ]
+
+
+def _window_rows(dimension: str, column: str) -> str:
+    """Level 2 (the window's sums) and level 3 (velocity against the previous hour) for one dimension."""
+    sums = f"""SELECT window_start, window_end, window_time, '{dimension}' AS dimension, {column} AS entity_id,
+         CAST(SUM(sign) AS BIGINT) AS tx_count, SUM(sign * amount_cents) AS amount_cents,
+         CAST(SUM(CASE WHEN status = 'declined' THEN sign ELSE 0 END) AS BIGINT) AS declined_count,
+         CAST(SUM(CASE WHEN op = 'c' THEN 1 ELSE 0 END) AS BIGINT) AS new_tx_count,
+         COUNT(DISTINCT CASE WHEN op = 'c' THEN card_id END) AS distinct_cards,
+         COUNT(DISTINCT CASE WHEN op = 'c' THEN merchant_id END) AS distinct_merchants
+  FROM TABLE(TUMBLE(TABLE tx_once, DESCRIPTOR(rowtime), {_WINDOW}))
+  WHERE {column} IS NOT NULL
+  GROUP BY window_start, window_end, window_time, {column}"""
+    trailing = f"""SELECT *, CAST(SUM(new_tx_count) OVER (PARTITION BY entity_id ORDER BY window_time
+                     RANGE BETWEEN INTERVAL '{TRAILING_WINDOWS * WINDOW_S // 60}' MINUTE PRECEDING AND CURRENT ROW)
+                     - new_tx_count AS DOUBLE) / {TRAILING_WINDOWS} AS trailing_avg_tx
+  FROM ({sums})"""
+    return f"""SELECT window_start, window_end, dimension, entity_id, tx_count, amount_cents,
+       CASE WHEN tx_count > 0 THEN CAST(ROUND(CAST(amount_cents AS DECIMAL(20, 2)) / tx_count, 0) AS BIGINT) END,
+       declined_count, new_tx_count, distinct_cards, distinct_merchants, trailing_avg_tx,
+       CASE WHEN trailing_avg_tx > 0 THEN new_tx_count / trailing_avg_tx END, FALSE
+FROM ({trailing})"""
+
+
+def _late_rows(dimension: str, column: str) -> str:
+    start = f"ts_ms - MOD(ts_ms, {_WINDOW_MS})"
+    return f"""SELECT TO_TIMESTAMP_LTZ({start}, 3), TO_TIMESTAMP_LTZ({start} + {_WINDOW_MS}, 3), '{dimension}',
+       {column}, CAST(sign AS BIGINT), sign * amount_cents, CAST(NULL AS BIGINT),
+       CAST(CASE WHEN status = 'declined' THEN sign ELSE 0 END AS BIGINT),
+       CAST(CASE WHEN op = 'c' THEN 1 ELSE 0 END AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
+       CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), TRUE
+FROM tx_late WHERE {column} IS NOT NULL"""
+
+
+def build(config: Config, topics: Topics | None = None) -> JobSpec:
+    topics = topics or default_topics(config)
+    ddl = [sources.events_ddl(config, "transactions", f"cdc-olap-{NAME}", topics.sources["transactions"]),
+           *_views(),
+           kafka_sink_ddl(config, "tx_windows", topics.sink, COLUMNS, job=NAME, delivery="exactly-once")]
+    parts = [_window_rows(d, c) for d, c in DIMENSIONS.items()] + [_late_rows(d, c) for d, c in DIMENSIONS.items()]
+    insert = "INSERT INTO tx_windows\n" + "\nUNION ALL\n".join(parts)
+    return JobSpec(NAME, ddl, insert, topics, {"window_s": WINDOW_S})
