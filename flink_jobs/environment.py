@@ -11,6 +11,7 @@ started again from where it was (`restore_from`).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -47,7 +48,11 @@ def settings(config: Config, layout: Layout, job: str | None = None,
         "table.exec.source.idle-timeout": f"{flink.idle_timeout_ms} ms",
         "pipeline.auto-watermark-interval": "100 ms",
         "taskmanager.numberOfTaskSlots": "4",
-        "taskmanager.memory.managed.size": "64m",
+        # Managed memory is shared by RocksDB and the window operators' buffers; 64m left the
+        # buffers none ("minBucketMemorySize is not valid").
+        "taskmanager.memory.managed.size": "256m",
+        # One task per operator here: the local/global split of aggregations only adds buffers.
+        "table.optimizer.agg-phase-strategy": "ONE_PHASE",
         "taskmanager.memory.network.min": "32m",
         "taskmanager.memory.network.max": "32m",
         "table.local-time-zone": "UTC",
@@ -85,7 +90,11 @@ def table_environment(config: Config, layout: Layout, job: str | None = None, re
     for key, value in settings(config, layout, job, restore_from).items():
         flink_conf.set_string(key, value)
     env_settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(flink_conf).build()
-    return TableEnvironment.create(env_settings)
+    # PyFlink sets the root logger to WARNING while it starts; our own info events must still show.
+    root_level = logging.getLogger().level
+    t_env = TableEnvironment.create(env_settings)
+    logging.getLogger().setLevel(root_level)
+    return t_env
 
 
 def kafka_table_options(config: Config, topic: str, fmt: str, *, group_id: str | None = None,

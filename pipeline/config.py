@@ -137,6 +137,8 @@ class FlinkConfig:
     # Alerts are at-least-once by default (a page must not wait for a checkpoint); the dispatcher
     # removes duplicates by alert id. "exactly-once" makes them wait for the checkpoint instead.
     alerts_delivery: str = "at-least-once"
+    # `up` runs the windows and fraud jobs as stack services (and the dispatcher when [alerts] run_in_up).
+    run_in_up: bool = True
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ class CdcConfig:
 @dataclass(frozen=True)
 class AlertsConfig:
     """The alert dispatcher: fraud alerts topic -> SNS pages, deduplicated and rate-limited."""
-    run_in_up: bool = False
+    run_in_up: bool = True
     group_id: str = "cdc-olap-pager"
     # At most one page per (account, rule) in this many seconds; the rest are recorded as suppressed.
     rate_limit_s: float = 600.0

@@ -162,6 +162,22 @@ class FlinkJobs:
         self.results.append(result)
         return result
 
+    def spawn(self, job: str, topics, checkpoint_dir: Path, log_path: Path):
+        """`cdc-olap flink run <job>` as its own process group (the Python process and its JVM), reading
+        `topics` and checkpointing into `checkpoint_dir`; kill it with os.killpg(proc.pid, SIGKILL)."""
+        import subprocess
+        import sys
+
+        prefix = next(iter(topics.sources.values())).rsplit(".public.", 1)[0]
+        env = {**os.environ, **TEST_ENV, "CDC_OLAP_CDC_TOPIC_PREFIX": prefix,
+               "CDC_OLAP_FLINK_" + {"windows": "WINDOWS_TOPIC", "fraud": "ALERTS_TOPIC"}[job]: topics.sink,
+               "CDC_OLAP_FLINK_CHECKPOINT_DIR": str(checkpoint_dir),
+               **{f"CDC_OLAP_FLINK_{k.upper()}": str(getattr(self.config.flink, k))
+                  for k in ("checkpoint_interval_ms", "idle_timeout_ms", "out_of_orderness_ms")}}
+        with open(log_path, "ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "pipeline", "flink", "run", job], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT)
+
     def cancel_all(self) -> None:
         for result in self.results:
             client = result.get_job_client()

@@ -38,11 +38,11 @@ class Pattern:
 
 def _alert(rule: Rule, identity: str, account: str, event_time: str, evidence: dict[str, str]) -> str:
     pairs = ", ".join(f"KEY {sql.string(k)} VALUE {v}" for k, v in evidence.items())
-    return (f"CONCAT({sql.string(rule.id + ':')}, CAST({identity} AS STRING)) AS alert_id, "
-            f"{sql.string(rule.id)} AS rule_id, {sql.string(rule.pattern)} AS pattern, "
-            f"{sql.string(rule.severity)} AS severity, {account} AS account_id, "
-            f"CAST({event_time} AS TIMESTAMP_LTZ(3)) AS event_time, CURRENT_TIMESTAMP AS detected_at, "
-            f"JSON_OBJECT({pairs}) AS evidence")
+    return (f"CONCAT({sql.string(rule.id + ':')}, CAST({identity} AS STRING)) AS `alert_id`, "
+            f"{sql.string(rule.id)} AS `rule_id`, {sql.string(rule.pattern)} AS `pattern`, "
+            f"{sql.string(rule.severity)} AS `severity`, {account} AS `account_id`, "
+            f"CAST({event_time} AS TIMESTAMP_LTZ(3)) AS `event_time`, CURRENT_TIMESTAMP AS `detected_at`, "
+            f"JSON_OBJECT({pairs}) AS `evidence`")
 
 
 def _text(expr: str) -> str:

@@ -13,7 +13,7 @@ from pipeline.stack.supervisor import Supervisor
 
 
 def build(config: Config) -> Supervisor:
-    from pipeline.stack.services import aws, cdc, druid, flink, kafka, postgres, redis, smtp, superset, workload
+    from pipeline.stack.services import aws, cdc, druid, flink, jobs, kafka, postgres, redis, smtp, superset, workload
 
     layout = Layout.from_config(config)
     layout.ensure()
@@ -48,4 +48,6 @@ def build(config: Config) -> Supervisor:
         services.append(cdc.service(config, layout))
     if config.workload.run_in_up:
         services.append(workload.service(config, layout))
+    if config.flink.run_in_up:
+        services.extend(jobs.services(config, layout))
     return Supervisor(layout, services, externals, default_timeout_s=config.stack.start_timeout_s)
