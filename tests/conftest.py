@@ -130,3 +130,17 @@ def cdc_reader(test_stack, tmp_path_factory):
         with psycopg.connect(config.postgres.dsn("postgres", superuser=True), autocommit=True) as conn:
             conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                          "WHERE slot_name = %s AND NOT active", (reader.slot,))
+
+
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory):
+    """A Kafka broker of the test's own (ports +1500), which the test may stop and start again
+    without disturbing the session's shared broker. Yields (config, supervisor)."""
+    env = {**os.environ, "CDC_OLAP_STACK_RUN_DIR": str(tmp_path_factory.mktemp("own-kafka")),
+           "CDC_OLAP_STACK_PORT_OFFSET": "1500"}
+    config = load_config(env=env)
+    supervisor = stack_module.build(config)
+    install_all(config)
+    supervisor.up(only={"kafka"})
+    yield config, supervisor
+    supervisor.down()
