@@ -403,7 +403,7 @@ class Reader:
 
     def _heartbeat(self) -> None:
         txn = self.tracker.begin(time.time_ns() // 1000)
-        value = self.envelope.key({"ts_ms": time.time_ns() // 1_000_000})
+        value = self.envelope.heartbeat_record(time.time_ns() // 1000)
         self.producer.send(self.topics.heartbeat, None, value, 0, txn.acked)
         txn.sent()
         self.tracker.commit(txn, self.tracker.confirmed_lsn)
