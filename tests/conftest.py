@@ -194,3 +194,17 @@ def flink_jobs(test_stack):
     jobs = FlinkJobs(test_stack.need("kafka"))
     yield jobs
     jobs.cancel_all()
+
+
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory):
+    """A Kafka broker of the test's own (ports +1500), which the test may stop and start again
+    without disturbing the session's shared broker. Yields (config, supervisor)."""
+    env = {**os.environ, "CDC_OLAP_STACK_RUN_DIR": str(tmp_path_factory.mktemp("own-kafka")),
+           "CDC_OLAP_STACK_PORT_OFFSET": "1500"}
+    config = load_config(env=env)
+    supervisor = stack_module.build(config)
+    install_all(config)
+    supervisor.up(only={"kafka"})
+    yield config, supervisor
+    supervisor.down()

@@ -65,6 +65,10 @@ class EnvelopeWriter:
         return orjson.dumps(key)
 
     @staticmethod
+    def heartbeat_record(ts_us: int) -> bytes:
+        return orjson.dumps({"ts_ms": ts_us // 1000})
+
+    @staticmethod
     def transaction_record(status: str, txid: int, ts_us: int, lsn: int,
                            counts: dict[str, int] | None = None) -> bytes:
         """Debezium's transaction metadata: BEGIN, then END with per-table event counts."""

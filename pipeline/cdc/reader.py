@@ -88,6 +88,9 @@ class Reader:
 
     def prepare(self) -> list[TableInfo]:
         """Checks, publication, topics; everything that can fail with an operator-fixable error."""
+        if self.cdc.mask and not self.cdc.mask_salt:
+            raise CdcError("[cdc] mask rules need a salt: set CDC_OLAP_CDC_MASK_SALT from your secret store "
+                           "(the local stack generates one)")
         self._catalog = psycopg.connect(self.pg.dsn(), autocommit=True, options=SESSION_OPTIONS)
         catalog.check_server(self._catalog, self.pg.user)
         infos = catalog.tables(self._catalog, self.cdc.schemas, self.cdc.tables, self.cdc.exclude_tables)
@@ -400,7 +403,7 @@ class Reader:
 
     def _heartbeat(self) -> None:
         txn = self.tracker.begin(time.time_ns() // 1000)
-        value = self.envelope.key({"ts_ms": time.time_ns() // 1_000_000})
+        value = self.envelope.heartbeat_record(time.time_ns() // 1000)
         self.producer.send(self.topics.heartbeat, None, value, 0, txn.acked)
         txn.sent()
         self.tracker.commit(txn, self.tracker.confirmed_lsn)

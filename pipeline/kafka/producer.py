@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaException, Producer
 
 DeliveryCallback = Callable[[object, object], None]
 
@@ -101,7 +101,3 @@ class ChangeProducer:
 
     def __len__(self) -> int:
         return len(self._producer)
-
-
-def is_fatal(err: KafkaError) -> bool:
-    return bool(err.fatal()) or not err.retriable()

@@ -103,14 +103,18 @@ CREATE UNIQUE INDEX IF NOT EXISTS disputes_one_open_per_tx ON disputes (transact
 -- debezium-json needs `before` to retract what an update replaces, and the CDC reader partitions by
 -- account_id, which must be present on deletes too. Costs some WAL on updates; these tables are
 -- updated far less than they are inserted into.
-ALTER TABLE customers REPLICA IDENTITY FULL;
-ALTER TABLE accounts REPLICA IDENTITY FULL;
-ALTER TABLE cards REPLICA IDENTITY FULL;
-ALTER TABLE merchants REPLICA IDENTITY FULL;
-ALTER TABLE transactions REPLICA IDENTITY FULL;
-ALTER TABLE ledger_entries REPLICA IDENTITY FULL;
-ALTER TABLE logins REPLICA IDENTITY FULL;
-ALTER TABLE disputes REPLICA IDENTITY FULL;
+-- Only when not yet FULL: ALTER TABLE takes an exclusive lock, and this file runs on every `up`.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['customers', 'accounts', 'cards', 'merchants', 'transactions', 'ledger_entries',
+                             'logins', 'disputes'] LOOP
+        IF (SELECT relreplident FROM pg_class WHERE oid = t::regclass) <> 'f' THEN
+            EXECUTE format('ALTER TABLE %I REPLICA IDENTITY FULL', t);
+        END IF;
+    END LOOP;
+END $$;
 
 -- Ground truth for measuring fraud rules: written by the workload generator, never replicated.
 CREATE SCHEMA IF NOT EXISTS ground_truth;

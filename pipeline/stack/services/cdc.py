@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import psycopg
 import requests
 
 from pipeline.config import Config
@@ -11,11 +12,24 @@ from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
 
+def _slot_lag(config: Config) -> str:
+    """What the slot holds back, straight from Postgres: visible even when the reader is down."""
+    try:
+        with psycopg.connect(config.postgres.dsn(), connect_timeout=3) as conn:
+            row = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, wal_status "
+                               "FROM pg_replication_slots WHERE slot_name = %s", (config.cdc.slot,)).fetchone()
+    except psycopg.Error as exc:
+        return f"slot unknown ({exc.__class__.__name__})"
+    if row is None:
+        return f"slot {config.cdc.slot} does not exist yet"
+    return f"slot {config.cdc.slot} holds {row[0]} B of WAL ({row[1]})"
+
+
 def health(config: Config) -> str:
     try:
         state = requests.get(f"http://127.0.0.1:{config.cdc.metrics_port}/health", timeout=3).json()
     except (requests.RequestException, ValueError) as exc:
-        raise Unhealthy(f"metrics endpoint not answering: {exc.__class__.__name__}") from None
+        raise Unhealthy(f"metrics endpoint not answering ({exc.__class__.__name__}); {_slot_lag(config)}") from None
     if state["phase"] not in ("streaming", "snapshot"):
         raise Unhealthy(f"{state['phase']} {state.get('error', '')}".strip())
     return (f"{state['phase']}, {state['events']} events, lag {state['lag_bytes']} B / "

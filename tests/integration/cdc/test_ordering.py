@@ -17,7 +17,7 @@ CREATE TABLE scratch (id int PRIMARY KEY, v text);
 
 @pytest.fixture(scope="module")
 def run(fresh_database, cdc_reader):
-    reader = cdc_reader(fresh_database, partitions=4, partition_by="ledger=account_id")
+    reader = cdc_reader(fresh_database, partitions=4, partition_by="ledger=account_id", heartbeat_interval_s=0.5)
     with psycopg.connect(fresh_database.dsn()) as conn:
         conn.execute(DDL)
         conn.commit()
@@ -47,6 +47,7 @@ def run(fresh_database, cdc_reader):
         "ledger": list(read_all(reader.bootstrap, f"{prefix}.public.ledger")),
         "scratch": list(read_all(reader.bootstrap, f"{prefix}.public.scratch")),
         "tx": list(read_all(reader.bootstrap, f"{prefix}.transaction")),
+        "heartbeat": list(read_all(reader.bootstrap, f"{prefix}.heartbeat")),
     }
 
 
@@ -92,3 +93,7 @@ def test_transaction_metadata_counts_events(run):
     ledger_events = [r.value for r in run["ledger"] if r.value["transaction"]["id"] == big["id"]]
     assert big["event_count"] == len(ledger_events) == 200 + 100 + 20 + 60  # inserts, updates, deletes, step=2
     assert sorted(e["transaction"]["total_order"] for e in ledger_events) == list(range(1, len(ledger_events) + 1))
+
+
+def test_heartbeats_arrive_while_idle(run):
+    assert run["heartbeat"] and all(r.value["ts_ms"] > 0 for r in run["heartbeat"])
