@@ -21,14 +21,19 @@ from pipeline.stack.layout import Layout
 from pipeline.stack.services import flink as flink_stage
 
 
-def checkpoint_dir(config: Config, job: str) -> str:
-    """Where a job's checkpoints go: a local path under the run dir, or the configured URI."""
-    return config.run_path(config.flink.checkpoint_dir).rstrip("/") + f"/{job}"
+def checkpoint_dir(config: Config, job: str, version: str) -> str:
+    """Where a job's checkpoints go: a local path under the run dir, or the configured URI.
+
+    `version` identifies the job's SQL: a changed rules file makes a different
+    job whose state a checkpoint of the old one cannot restore, so each
+    version keeps its own checkpoints (and a new version starts afresh).
+    """
+    return config.run_path(config.flink.checkpoint_dir).rstrip("/") + f"/{job}/{version}"
 
 
-def latest_checkpoint(config: Config, job: str) -> str | None:
+def latest_checkpoint(config: Config, job: str, version: str) -> str | None:
     """The newest complete checkpoint a local job left behind (a chk-N dir with _metadata), if any."""
-    root = Path(checkpoint_dir(config, job))
+    root = Path(checkpoint_dir(config, job, version))
     if "://" in str(root) or not root.is_dir():
         return None
     complete = [p.parent for p in root.glob("*/chk-*/_metadata")]
@@ -37,7 +42,7 @@ def latest_checkpoint(config: Config, job: str) -> str | None:
     return str(max(complete, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))))
 
 
-def settings(config: Config, layout: Layout, job: str | None = None,
+def settings(config: Config, layout: Layout, job: str | None = None, version: str = "",
              restore_from: str | None = None) -> dict[str, str]:
     """The Flink configuration for this config: connector jars, parallelism, memory, time, checkpoints, target."""
     flink = config.flink
@@ -58,7 +63,7 @@ def settings(config: Config, layout: Layout, job: str | None = None,
         "table.local-time-zone": "UTC",
     }
     if job:
-        directory = checkpoint_dir(config, job)
+        directory = checkpoint_dir(config, job, version)
         uri = directory if "://" in directory else Path(directory).as_uri()
         values.update({
             "pipeline.name": job,
@@ -78,7 +83,8 @@ def settings(config: Config, layout: Layout, job: str | None = None,
     return values
 
 
-def table_environment(config: Config, layout: Layout, job: str | None = None, restore_from: str | None = None):
+def table_environment(config: Config, layout: Layout, job: str | None = None, version: str = "",
+                      restore_from: str | None = None):
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -87,7 +93,7 @@ def table_environment(config: Config, layout: Layout, job: str | None = None, re
     os.environ.setdefault("FLINK_LOG_DIR", str(layout.logs / "flink"))
     (layout.logs / "flink").mkdir(parents=True, exist_ok=True)
     flink_conf = Configuration()
-    for key, value in settings(config, layout, job, restore_from).items():
+    for key, value in settings(config, layout, job, version, restore_from).items():
         flink_conf.set_string(key, value)
     env_settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(flink_conf).build()
     # PyFlink sets the root logger to WARNING while it starts; our own info events must still show.

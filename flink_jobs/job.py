@@ -7,6 +7,7 @@ each other's transactions.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -26,3 +27,8 @@ class JobSpec:
     topics: Topics
     # Rules, parameters: what the job was built from, for the start-up log line.
     summary: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        """A fingerprint of the job's SQL: checkpoints restore only into the same version."""
+        return hashlib.sha256("\n".join([*self.ddl, self.insert]).encode()).hexdigest()[:12]

@@ -31,17 +31,18 @@ def build(config: Config, name: str) -> JobSpec:
 
 def start(config: Config, spec: JobSpec, restore: str = "auto"):
     """Submit the job and return its TableResult. restore: "auto" (the newest retained checkpoint of
-    this job, if any), "none", or a checkpoint/savepoint path."""
+    this version of the job, if any), "none", or a checkpoint/savepoint path."""
     ensure_topics(config.kafka.bootstrap, [*spec.topics.sources.values(), spec.topics.sink], config.cdc.partitions)
-    restore_from = latest_checkpoint(config, spec.name) if restore == "auto" else (
+    restore_from = latest_checkpoint(config, spec.name, spec.version) if restore == "auto" else (
         None if restore == "none" else restore)
-    t_env = table_environment(config, Layout.from_config(config), job=spec.name, restore_from=restore_from)
+    t_env = table_environment(config, Layout.from_config(config), job=spec.name, version=spec.version,
+                              restore_from=restore_from)
     for statement in spec.ddl:
         t_env.execute_sql(statement)
     result = t_env.execute_sql(spec.insert)
     job_client = result.get_job_client()
     _log.info("flink.job_started", job=spec.name, job_id=str(job_client.get_job_id()) if job_client else "-",
-              restored_from=restore_from or "-", sink=spec.topics.sink, mode=config.flink.mode, **spec.summary)
+              version=spec.version, restored_from=restore_from or "-", sink=spec.topics.sink, mode=config.flink.mode, **spec.summary)
     return result
 
 

@@ -14,12 +14,12 @@ from flink_jobs.job import JobSpec, Topics
 from flink_jobs.sinks import kafka_sink_ddl
 
 NAME = "fraud"
-EVENT_TABLES = ("transactions", "logins")  # read as insert-only event streams
+EVENT_TABLES = ("transactions", "logins", "accounts")  # read as event streams (one row per change)
 VERSIONED_TABLES = ("accounts", "merchants")  # read as changelogs, joined as of each payment
 
 
 def default_topics(config: Config) -> Topics:
-    return Topics({t: sources.topic(config, t) for t in EVENT_TABLES + VERSIONED_TABLES}, config.flink.alerts_topic)
+    return Topics({t: sources.topic(config, t) for t in {*EVENT_TABLES, *VERSIONED_TABLES}}, config.flink.alerts_topic)
 
 
 def build(config: Config, topics: Topics | None = None, rules: list[Rule] | None = None,

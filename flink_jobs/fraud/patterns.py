@@ -133,14 +133,18 @@ WHERE uses = 1 AND amount >= {sql.money(p["min_amount"])}"""
 
 
 def dormant_reactivation(rule: Rule) -> str:
+    """Read from the account's own change: the settlement that moves `last_activity_at` carries the
+    old value in `before`, so the gap is exact even when the payment and its settlement commit in the
+    same millisecond (a temporal join as of the payment would already see the new activity)."""
     p = rule.params
     return f"""
-SELECT {_alert(rule, "tx_id", "account_id", "event_time", {
-        "tx_id": "tx_id", "amount": _text("amount"), "last_activity_at": _text("last_activity_at"),
-        "dormant_days": "TIMESTAMPDIFF(DAY, CAST(last_activity_at AS TIMESTAMP(3)), CAST(event_time AS TIMESTAMP(3)))"})}
-FROM payments_with_account
-WHERE amount >= {sql.money(p["min_amount"])}
-  AND last_activity_at <= event_time - {sql.interval(p["dormant_for"])}"""
+SELECT {_alert(rule, "CONCAT(CAST(account_id AS STRING), '@', CAST(lsn AS STRING))", "account_id", "event_time", {
+        "debit": _text("debit"), "balance_after": _text("balance_after"),
+        "last_activity_at": _text("last_active_before"),
+        "dormant_days": "TIMESTAMPDIFF(DAY, CAST(last_active_before AS TIMESTAMP(3)), CAST(event_time AS TIMESTAMP(3)))"})}
+FROM account_activity
+WHERE debit >= {sql.money(p["min_amount"])}
+  AND last_active_before <= event_time - {sql.interval(p["dormant_for"])}"""
 
 
 def _card_testing_check(params: dict) -> list[tuple[str, str]]:
@@ -165,6 +169,6 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             new_device_large_transfer),
     Pattern("mcc_anomaly", "a large payment in a high-risk merchant category the account has not used lately",
             {"lookback": Duration(), "mccs": Choices(pattern=r"\d{4}"), "min_amount": Money()}, mcc_anomaly),
-    Pattern("dormant_reactivation", "a payment on an account inactive for months",
+    Pattern("dormant_reactivation", "a debit that ends months of inactivity on an account",
             {"dormant_for": Duration(), "min_amount": Money()}, dormant_reactivation),
 )}

@@ -44,7 +44,7 @@ def test_thresholds_reach_the_sql_exactly(rules_path):
     sql = {r.id: PATTERNS[r.pattern].build(r) for r in rules.load(rules_path)}
     assert "PATTERN (P{5,} B) WITHIN INTERVAL '10' MINUTE" in sql["card_testing"]
     assert "CAST('2.00' AS DECIMAL(18, 2))" in sql["card_testing"]
-    assert "PATTERN (T{12}) WITHIN INTERVAL '30' SECOND" in sql["velocity_spike"]
+    assert "PATTERN (T{14}) WITHIN INTERVAL '30' SECOND" in sql["velocity_spike"]
     assert "event_time - INTERVAL '90' DAY" in sql["dormant_reactivation"]
     assert "mcc IN ('7995', '6051', '4829')" in sql["mcc_anomaly"]
 

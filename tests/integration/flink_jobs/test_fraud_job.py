@@ -15,15 +15,16 @@ from flink_jobs.fraud import job as fraud
 from pipeline.kafka.scripted import ChangeScript, iso, read_committed
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
-LAST_ACTIVE = {16: T0 - timedelta(days=200), 26: T0 - timedelta(days=80)}  # the rest: two days ago
-ACCOUNTS = (11, 12, 13, 14, 15, 16, 21, 22, 23, 24, 25, 26, 32, 34)
+LAST_ACTIVE = {16: T0 - timedelta(days=200), 26: T0 - timedelta(days=80), 36: T0 - timedelta(days=200),
+               46: T0 - timedelta(days=200)}  # the rest: two days ago
+ACCOUNTS = (11, 12, 13, 14, 15, 16, 21, 22, 23, 24, 25, 26, 32, 34, 36, 46)
 EXPECTED = {
     ("card_testing", 11, "card_testing:1107"),
-    ("velocity_spike", 12, "velocity_spike:1212"),
+    ("velocity_spike", 12, "velocity_spike:1214"),
     ("impossible_travel", 13, "impossible_travel:1302"),
     ("new_device_large_transfer", 14, "new_device_large_transfer:1401"),
     ("mcc_anomaly", 15, "mcc_anomaly:1501"),
-    ("dormant_reactivation", 16, "dormant_reactivation:1601"),
+    ("dormant_reactivation", 16, "dormant_reactivation:16@{dormant_lsn}"),
 }
 
 
@@ -43,15 +44,20 @@ class Scenarios:
             "direction": "debit", "channel": channel, "country": country, "status": "pending",
             "created_at": iso(_at(seconds))}, _at(seconds))
 
+    def settle(self, account, last_active, balance_before, balance_after, seconds):
+        """The settlement's account update: balance moves, last activity becomes now."""
+        return self.script.update("accounts", _account(account, last_active, balance_before),
+                                  _account(account, _at(seconds), balance_after), _at(seconds))
+
     def login(self, login_id, customer, device, seconds, op="c"):
         row = {"login_id": login_id, "customer_id": customer, "device_id": device, "ip": "23.45.1.1",
                "country": "US", "success": True, "created_at": iso(_at(seconds))}
         (self.script.insert if op == "c" else self.script.snapshot)("logins", row, _at(seconds))
 
 
-def _account(account, last_active):
+def _account(account, last_active, balance="1000.00"):
     return {"account_id": account, "customer_id": account + 1000, "currency": "USD", "status": "active",
-            "balance": "1000.00", "last_activity_at": iso(last_active)}
+            "balance": balance, "last_activity_at": iso(last_active)}
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +82,18 @@ def alerts(flink_jobs):
     for i in range(4):
         s.pay(2101 + i, 21, "1.00", 60 + 10 * i, channel="ecommerce")
     s.pay(2105, 21, "800.00", 180, channel="ecommerce")
-    # velocity: 15 payments in 15 s; near misses: 11 in 11 s, and 12 spread over 55 s.
+    # velocity: 15 payments in 15 s; near misses: 13 in 13 s, and 14 spread over 65 s.
     for i in range(15):
         s.pay(1201 + i, 12, "50.00", 300 + i)
-    for i in range(11):
+    for i in range(13):
         s.pay(2201 + i, 22, "50.00", 300 + i)
-    for i in range(12):
+    for i in range(14):
         s.pay(3201 + i, 32, "50.00", 300 + 5 * i)
+    # back-loaded history (created a day before its commit) is not a payment happening now.
+    script.insert("transactions", {"transaction_id": 3601, "account_id": 26, "card_id": 260, "merchant_id": 501,
+                                   "amount": "5000.00", "currency": "USD", "direction": "debit",
+                                   "channel": "ecommerce", "country": "US", "status": "settled",
+                                   "created_at": iso(_at(3000 - 86400))}, _at(3000))
     # impossible travel: US then JP ten minutes later; near miss: two hours later.
     s.pay(1301, 13, "120.00", 600)
     s.pay(1302, 13, "80.00", 1200, country="JP")
@@ -98,12 +109,17 @@ def alerts(flink_jobs):
     # high-risk category; near miss: the same category under the amount.
     s.pay(1501, 15, "900.00", 2400, channel="ecommerce", merchant=501)
     s.pay(2501, 25, "100.00", 2400, channel="ecommerce", merchant=501)
-    # dormant for 200 days wakes up; the second payment comes after the account shows activity again;
-    # near miss: idle for 80 days.
+    # dormant for 200 days: the payment's settlement debits the account and moves its last activity,
+    # in the same millisecond as the payment (as the workload's pipelined writers do); then a second
+    # payment, after the account is active again. Near misses: idle for 80 days; a debit under the
+    # amount; a deposit.
     s.pay(1601, 16, "500.00", 3000, channel="ecommerce")
-    script.update("accounts", _account(16, LAST_ACTIVE[16]), _account(16, _at(3001)), _at(3001))
+    dormant_lsn = s.settle(16, LAST_ACTIVE[16], "1000.00", "500.00", 3000)
     s.pay(1602, 16, "500.00", 3060, channel="ecommerce")
-    s.pay(2601, 26, "500.00", 3000, channel="ecommerce")
+    s.settle(16, _at(3000), "500.00", "0.00", 3060)
+    s.settle(26, LAST_ACTIVE[26], "1000.00", "500.00", 3000)
+    s.settle(36, LAST_ACTIVE[36], "1000.00", "900.00", 3000)
+    s.settle(46, LAST_ACTIVE[46], "1000.00", "1900.00", 3000)
     # Move both event streams' watermarks past everything (the quiet partitions go idle).
     s.pay(9999, 999, "1.00", 6 * 3600)
     script.insert("logins", {"login_id": 9999, "customer_id": 9999, "device_id": "x", "ip": "1.1.1.1",
@@ -114,14 +130,17 @@ def alerts(flink_jobs):
     flink_jobs.start(fraud.build(config, topics))
     read_committed(config.kafka.bootstrap, topics.sink, lambda rows: len(rows) >= len(EXPECTED), timeout_s=240)
     # Anything a near miss wrongly produced would come out with the rest; read again a moment later.
-    return read_committed(config.kafka.bootstrap, topics.sink, lambda rows: False, timeout_s=5)
+    return read_committed(config.kafka.bootstrap, topics.sink, lambda rows: False, timeout_s=5), dormant_lsn
 
 
 def test_every_rule_fires_on_its_scenario_and_only_there(alerts):
-    assert {(a["rule_id"], a["account_id"], a["alert_id"]) for a in alerts} == EXPECTED
+    found, dormant_lsn = alerts
+    expected = {(rule, account, alert_id.format(dormant_lsn=dormant_lsn)) for rule, account, alert_id in EXPECTED}
+    assert {(a["rule_id"], a["account_id"], a["alert_id"]) for a in found} == expected
 
 
 def test_an_alert_carries_evidence_and_both_times(alerts):
+    alerts, _ = alerts
     card = next(a for a in alerts if a["rule_id"] == "card_testing")
     assert card["severity"] == "high" and card["pattern"] == "card_testing"
     assert card["event_time"].startswith("2030-01-01T00:03:00")
@@ -133,4 +152,4 @@ def test_an_alert_carries_evidence_and_both_times(alerts):
     travel = json.loads(next(a for a in alerts if a["rule_id"] == "impossible_travel")["evidence"])
     assert (travel["from_country"], travel["to_country"]) == ("US", "JP")
     dormant = json.loads(next(a for a in alerts if a["rule_id"] == "dormant_reactivation")["evidence"])
-    assert dormant["dormant_days"] == 200
+    assert (dormant["dormant_days"], dormant["debit"]) == (200, "500.00")

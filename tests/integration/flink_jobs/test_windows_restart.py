@@ -50,7 +50,7 @@ def test_restart_after_kill_resumes_without_double_counting(flink_jobs, tmp_path
     finally:
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
-    assert list(checkpoints.glob("*/*/chk-*/_metadata")), "no checkpoint was retained"
+    assert list(checkpoints.glob("*/*/*/chk-*/_metadata")), "no checkpoint was retained"
 
     # While the job is down: more changes, one in the window the killed job still held open.
     script.insert("transactions", _tx(4, 999, "2.00"), T0 + timedelta(minutes=31), partition=0)
