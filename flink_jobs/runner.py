@@ -26,7 +26,11 @@ def build(config: Config, name: str) -> JobSpec:
         from flink_jobs.fraud import job as fraud
 
         return fraud.build(config)
-    raise ValueError(f"unknown job {name!r}; jobs: windows, fraud")
+    if name == "health":
+        from flink_jobs.health import job as health
+
+        return health.build(config)
+    raise ValueError(f"unknown job {name!r}; jobs: windows, fraud, health")
 
 
 def start(config: Config, spec: JobSpec, restore: str = "auto"):

@@ -260,10 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = reporting_sub.add_parser("refresh", help="refresh the reporting schema's views (the old nightly ETL)")
     p.set_defaults(func=_cmd_reporting_refresh)
 
-    p = sub.add_parser("flink", help="the PyFlink jobs (windows, fraud) and the fraud rules file")
+    p = sub.add_parser("flink", help="the PyFlink jobs (windows, fraud, health) and the fraud rules file")
     flink_sub = p.add_subparsers(dest="flink", required=True)
     p = flink_sub.add_parser("run", help="run a job: locally until stopped, or submitted to [flink] rest_url")
-    p.add_argument("job", choices=("windows", "fraud"))
+    p.add_argument("job", choices=("windows", "fraud", "health"))
     p.add_argument("--restore", default="auto",
                    help="'auto' (newest retained checkpoint of the job), 'none', or a checkpoint path")
     p.set_defaults(func=_cmd_flink_run)

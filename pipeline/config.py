@@ -131,9 +131,12 @@ class FlinkConfig:
     idle_timeout_ms: int = 5000
     # The fraud rules (validated when the job starts); relative paths are from the project root.
     rules_file: str = "flink_jobs/rules/fraud_rules.yaml"
+    # The account health score's weights (validated when the health job starts).
+    health_file: str = "flink_jobs/health/health.yaml"
     # Result topics the jobs write (and Druid / the alert dispatcher read).
     windows_topic: str = "analytics.tx_windows"
     alerts_topic: str = "analytics.fraud_alerts"
+    health_topic: str = "analytics.account_health"
     # Alerts are at-least-once by default (a page must not wait for a checkpoint); the dispatcher
     # removes duplicates by alert id. "exactly-once" makes them wait for the checkpoint instead.
     alerts_delivery: str = "at-least-once"
@@ -294,6 +297,10 @@ class Config:
     @property
     def rules_file(self) -> Path:
         return _resolve_path(self.flink.rules_file)
+
+    @property
+    def health_file(self) -> Path:
+        return _resolve_path(self.flink.health_file)
 
     def run_path(self, value: str) -> str:
         """A location under the run dir, unless it is already absolute or a URI (s3://, hdfs://)."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from flink_jobs import yaml_file
 from flink_jobs.fraud.model import SEVERITIES, Rule
 from flink_jobs.fraud.patterns import PATTERNS
 
@@ -27,13 +26,7 @@ class RulesError(ValueError):
 
 def load(path: Path) -> list[Rule]:
     """Every rule in the file, enabled or not, validated."""
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise RulesError(f"{path}: rules file not found") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from None
-    return parse(document, str(path))
+    return parse(yaml_file.read(path, "rules file", RulesError), str(path))
 
 
 def enabled(path: Path) -> list[Rule]:

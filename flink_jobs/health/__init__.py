@@ -1,0 +1,1 @@
+"""The account health job: a rolling 24-hour score per account (docs/flink.md, "Account health")."""
