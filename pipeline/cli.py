@@ -115,6 +115,18 @@ def _cmd_bench_cdc(args, config) -> None:
         print("saved " + ", ".join(str(p) for p in bench_cdc.save(result, args.label)))
 
 
+def _cmd_bench_fraud(args, config) -> None:
+    from pipeline.bench import fraud as bench_fraud
+
+    # A stack of its own, so the demo's data and pages do not mix in.
+    bench = bench_fraud.bench_config(dict(os.environ))
+    result = bench_fraud.run(bench, seconds=args.seconds, tps=args.tps, fraud_rate=args.fraud_rate,
+                             keep_running=args.keep_running)
+    print(bench_fraud.report(result))
+    if args.save:
+        print("saved " + ", ".join(str(p) for p in bench_fraud.save(result, args.label)))
+
+
 def _cmd_workload(args, config) -> None:
     from pipeline.workload.generator import WorkloadSpec, run
 
@@ -293,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default="local", help="name for the saved result")
     p.add_argument("--save", action="store_true", help="write JSON + SVG charts to bench/results/")
     p.set_defaults(func=_cmd_bench_cdc)
+    p = bench.add_parser("fraud", help="workload -> CDC -> Flink fraud job -> SNS: detection latency, precision, recall")
+    p.add_argument("--seconds", type=float, default=120, help="how long the labelled workload runs")
+    p.add_argument("--tps", type=float, default=100, help="payments per second")
+    p.add_argument("--fraud-rate", type=float, default=0.01, help="chance per operation of starting a scenario")
+    p.add_argument("--label", default="local", help="name for the saved result")
+    p.add_argument("--save", action="store_true", help="write JSON + SVG to bench/results/")
+    p.add_argument("--keep-running", action="store_true", help="leave the bench stack up")
+    p.set_defaults(func=_cmd_bench_fraud)
     return parser
 
 
