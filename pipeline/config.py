@@ -309,6 +309,13 @@ class Config:
         return str(self.run_dir / value)
 
 
+def child_env(config: Config) -> dict[str, str]:
+    """What a process the stack spawns (reader, jobs, workload) needs besides the inherited environment
+    to load the same config: the stack may have been chosen by overrides the child never saw."""
+    return {f"{ENV_PREFIX}STACK_RUN_DIR": str(config.run_dir),
+            f"{ENV_PREFIX}STACK_PORT_OFFSET": str(config.stack.port_offset)}
+
+
 def _resolve_path(value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else (PROJECT_ROOT / path)

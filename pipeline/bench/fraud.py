@@ -37,8 +37,13 @@ SERVICES = {"postgres", "kafka", "aws", "cdc", "flink-fraud", "alerts"}
 
 
 def bench_config(base_env: dict[str, str]) -> Config:
+    """The bench stack's config, from a clean slate: no data, checkpoints or page ledger of an earlier
+    run may mix in (its secrets are regenerated too, hence loading twice)."""
     env = {**base_env, "CDC_OLAP_STACK_RUN_DIR": base_env.get("CDC_OLAP_BENCH_RUN_DIR", ".run/bench-fraud"),
            "CDC_OLAP_STACK_PORT_OFFSET": "2500", "CDC_OLAP_WORKLOAD_RUN_IN_UP": "false"}
+    previous = stack.build(load_config(env=env))
+    previous.down()
+    previous.layout.purge()
     return load_config(env=env)
 
 

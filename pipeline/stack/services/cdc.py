@@ -7,7 +7,7 @@ import sys
 import psycopg
 import requests
 
-from pipeline.config import Config
+from pipeline.config import Config, child_env
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
@@ -43,7 +43,7 @@ def service(config: Config, layout: Layout) -> Service:
         name="cdc",
         port=config.cdc.metrics_port,
         argv=[sys.executable, "-m", "pipeline", "cdc"],
-        env={"CDC_OLAP_STACK_RUN_DIR": str(layout.run_dir)},
+        env=child_env(config),
         health=lambda: health(config),
         requires=("postgres", "kafka"),
         # The tables must exist before the reader picks what to capture.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.config import Config
+from pipeline.config import Config, child_env
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
@@ -26,7 +26,7 @@ def _logged(layout: Layout, name: str, marker: str, waiting: str) -> str:
 
 
 def services(config: Config, layout: Layout) -> list[Service]:
-    env = {"CDC_OLAP_STACK_RUN_DIR": str(layout.run_dir)}
+    env = child_env(config)
     made = [Service(name=f"flink-{job}", port=None, argv=[sys.executable, "-m", "pipeline", "flink", "run", job],
                     env=env, requires=("kafka",), start_timeout_s=180, stop_timeout_s=20,
                     health=lambda job=job: _logged(layout, f"flink-{job}", "flink.job_started",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.config import Config
+from pipeline.config import Config, child_env
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
@@ -30,7 +30,7 @@ def service(config: Config, layout: Layout) -> Service:
         port=None,
         argv=argv,
         # The child reads the same config: same file, same environment, same run dir.
-        env={"CDC_OLAP_STACK_RUN_DIR": str(layout.run_dir)},
+        env=child_env(config),
         health=lambda: _health(layout),
         requires=("postgres",),
         start_timeout_s=120,
