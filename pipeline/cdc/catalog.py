@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from pipeline.cdc.rows import TableShape
+from pipeline.cdc.rows import TableShape, partition_column
 
 
 class CdcError(RuntimeError):
@@ -90,7 +90,7 @@ def check_tables(infos: list[TableInfo], partition_by: dict[str, str]) -> None:
                 f"table {s.qualified} has no primary key and no replica identity, so its updates and deletes "
                 f"cannot be captured: add a primary key, or ALTER TABLE {s.qualified} REPLICA IDENTITY FULL; "
                 "or exclude it with [cdc] exclude_tables")
-        column = partition_by.get(s.name) or partition_by.get(s.qualified)
+        column = partition_column(partition_by, s)
         if column and column not in s.columns:
             raise CdcError(f"[cdc] partition_by says {s.name} -> {column}, but {s.qualified} has no column "
                            f"{column}; valid columns: {', '.join(s.columns)}")

@@ -19,6 +19,7 @@ import requests
 
 from pipeline.cdc.reader import FENCE_PREFIX
 from pipeline.config import PROJECT_ROOT, PostgresConfig
+from pipeline.stack.process import peak_rss_mib
 
 
 class ReaderProcess:
@@ -87,10 +88,7 @@ class ReaderProcess:
         return code, self.log_path.read_text()
 
     def peak_rss_mb(self) -> float:
-        for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return peak_rss_mib(self.proc.pid)
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -30,7 +30,7 @@ from pipeline.cdc.metrics import Metrics
 from pipeline.cdc.pgoutput import (PG_EPOCH_US, Begin, Commit, Decoder, Delete, Insert, LogicalMessage, Origin,
                                    Relation, StreamAbort, StreamCommit, StreamStart, StreamStop, Truncate,
                                    TypeMessage, Update, format_lsn)
-from pipeline.cdc.rows import RowCodec, TableShape
+from pipeline.cdc.rows import RowCodec, TableShape, partition_column
 from pipeline.cdc.state import ReaderState
 from pipeline.cdc.typemap import SESSION_OPTIONS, TypeMap
 from pipeline.config import CdcConfig, PostgresConfig
@@ -122,7 +122,7 @@ class Reader:
         topic = self.topics.table(shape.schema, shape.name)
         if topic not in self._partitions:
             self._partitions[topic] = self.producer.partitions(topic)
-        column = self.cdc.partition_by.get(shape.name) or self.cdc.partition_by.get(shape.qualified)
+        column = partition_column(self.cdc.partition_by, shape)
         codec = RowCodec(shape, self.typemap, masks_for_table(self.cdc.mask, shape.schema, shape.name,
                                                               self.cdc.mask_salt or ""), column)
         version = self.state.schema_version(shape.qualified, shape.fingerprint)

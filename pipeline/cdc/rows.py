@@ -40,6 +40,11 @@ class TableShape:
         return hashlib.sha1(f"{text}|{','.join(self.key)}".encode()).hexdigest()[:16]
 
 
+def partition_column(partition_by: Mapping[str, str], shape: TableShape) -> str | None:
+    """[cdc] partition_by names a table plainly or schema-qualified."""
+    return partition_by.get(shape.name) or partition_by.get(shape.qualified)
+
+
 @dataclass
 class RowCodec:
     """Converts one table's tuples; built once per shape, used for every row (the hot path)."""

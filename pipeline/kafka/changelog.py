@@ -1,8 +1,9 @@
-"""Reading a change topic back: every record up to the current end, and folding it into table state.
+"""Reading a change topic back: records between offsets, and folding them into table state.
 
 Used to prove losslessness (rebuild a table from its topic and compare with
-Postgres) and by reconciliation. Reads with kafka-python, partition by
-partition, to the end offsets taken at the start, so it terminates.
+Postgres), by the CDC benchmark, and by reconciliation. Reads with
+kafka-python, partition by partition, up to end offsets fixed beforehand, so it
+terminates.
 """
 
 from __future__ import annotations
@@ -19,29 +20,56 @@ from kafka import KafkaConsumer, TopicPartition
 class Record:
     partition: int
     offset: int
+    timestamp: int  # ms; the broker's append time on LogAppendTime topics
     key: Any
     value: Any
 
 
-def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Record]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000,
-                             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+def partition_ends(bootstrap: str, topic: str) -> dict[int, int]:
+    """partition -> end offset (the next offset to be written)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()} if parts else {}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    """Total records in a topic (sum of partition end offsets)."""
+    return sum(partition_ends(bootstrap, topic).values())
+
+
+def wait_for_count(bootstrap: str, topic: str, target: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (count := end_offsets(bootstrap, topic)) < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{topic}: {count} of {target} records after {timeout_s:.0f}s")
+        time.sleep(0.1)
+
+
+def read_range(bootstrap: str, topic: str, start: dict[int, int], end: dict[int, int],
+               timeout_s: float = 60.0) -> Iterator[Record]:
+    """Every record from `start` (default 0) up to `end`, per partition; values and keys parsed as JSON."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000,
+                             max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20)
+    try:
+        parts = [TopicPartition(topic, p) for p, stop in end.items() if stop > start.get(p, 0)]
         if not parts:
             return
         consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        remaining = {tp for tp in parts if end[tp] > 0}
+        for tp in parts:
+            consumer.seek(tp, start.get(tp.partition, 0))
+        remaining = set(parts)
         deadline = time.monotonic() + timeout_s
         while remaining and time.monotonic() < deadline:
             for tp, messages in consumer.poll(timeout_ms=500, max_records=50_000).items():
+                stop = end[tp.partition]
                 for m in messages:
-                    if m.offset < end[tp]:
-                        yield Record(m.partition, m.offset, json.loads(m.key) if m.key else None,
+                    if m.offset < stop:
+                        yield Record(m.partition, m.offset, m.timestamp, json.loads(m.key) if m.key else None,
                                      json.loads(m.value) if m.value else None)
-                if consumer.position(tp) >= end[tp]:
+                if consumer.position(tp) >= stop:
                     remaining.discard(tp)
         if remaining:
             raise TimeoutError(f"{topic}: partitions {sorted(tp.partition for tp in remaining)} not read to their "
@@ -50,14 +78,8 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Re
         consumer.close()
 
 
-def end_offsets(bootstrap: str, topic: str) -> int:
-    """Total records in a topic (sum of partition end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(parts).values()) if parts else 0
-    finally:
-        consumer.close()
+def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Record]:
+    return read_range(bootstrap, topic, {}, partition_ends(bootstrap, topic), timeout_s)
 
 
 def fold(records: Iterator[Record]) -> dict[str, dict]:

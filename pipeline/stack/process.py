@@ -141,6 +141,14 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The process's own high-water resident memory (VmHWM), for benchmarks and memory tests."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
