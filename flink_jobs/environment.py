@@ -51,7 +51,7 @@ def settings(config: Config, layout: Layout, job: str | None = None, version: st
         "pipeline.jars": jar_urls,
         "parallelism.default": str(flink.parallelism),
         "table.exec.source.idle-timeout": f"{flink.idle_timeout_ms} ms",
-        "pipeline.auto-watermark-interval": "100 ms",
+        "pipeline.auto-watermark-interval": "50 ms",
         "taskmanager.numberOfTaskSlots": "4",
         # Managed memory is shared by RocksDB and the window operators' buffers; 64m left the
         # buffers none ("minBucketMemorySize is not valid").

@@ -15,9 +15,10 @@ the reading it needs:
   accept only append-only input).
 
 Both carry `event_time`: the source commit timestamp (`source.ts_ms`), with
-a watermark of bounded out-of-orderness ([flink] out_of_orderness_ms); the
-idle timeout ([flink] idle_timeout_ms) lets the watermark move on when a
-partition goes quiet.
+a watermark of bounded out-of-orderness ([flink] out_of_orderness_ms). The
+CDC reader's watermark records (op "m", pipeline/cdc/watermarks.py) move each
+partition's watermark on while the database is busy; the idle timeout
+([flink] idle_timeout_ms) lets it move on when a partition has no record at all.
 """
 
 from __future__ import annotations
@@ -79,9 +80,16 @@ def changelog_ddl(config: Config, table: str, group_id: str, topic_name: str | N
     event-time temporal join (`FOR SYSTEM_TIME AS OF`) sees each row as it was
     at a given commit. Truncates (op "t", which debezium-json does not know)
     are skipped; nothing in this system truncates the tables read this way.
+    So are the reader's watermark records (op "m"): this format has no row for
+    them, so a quiet partition here moves on only through its idle timeout,
+    which is short ([flink] versioned_idle_timeout_ms): a join waits for the
+    versioned side's watermark, and a version arriving after it was passed
+    only means payments just before it saw the previous version (an account's
+    owner and a merchant's category do not change in practice).
     """
     columns = ",\n  ".join(f"`{name}` {kind}" for name, kind in COLUMNS[table])
-    extra = {"debezium-json.timestamp-format.standard": "ISO-8601", "debezium-json.ignore-parse-errors": "true"}
+    extra = {"debezium-json.timestamp-format.standard": "ISO-8601", "debezium-json.ignore-parse-errors": "true",
+             "scan.watermark.idle-timeout": f"{config.flink.versioned_idle_timeout_ms} ms"}
     return f"""
 CREATE TEMPORARY TABLE `{table}_changelog` (
   {columns},

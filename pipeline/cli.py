@@ -121,7 +121,7 @@ def _cmd_bench_fraud(args, config) -> None:
     # A stack of its own, so the demo's data and pages do not mix in.
     bench = bench_fraud.bench_config(dict(os.environ))
     result = bench_fraud.run(bench, seconds=args.seconds, tps=args.tps, fraud_rate=args.fraud_rate,
-                             keep_running=args.keep_running)
+                             warmup_s=args.warmup, keep_running=args.keep_running)
     print(bench_fraud.report(result))
     if args.save:
         print("saved " + ", ".join(str(p) for p in bench_fraud.save(result, args.label)))
@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=120, help="how long the labelled workload runs")
     p.add_argument("--tps", type=float, default=100, help="payments per second")
     p.add_argument("--fraud-rate", type=float, default=0.01, help="chance per operation of starting a scenario")
+    p.add_argument("--warmup", type=float, default=20, help="seconds of traffic without fraud before measuring")
     p.add_argument("--label", default="local", help="name for the saved result")
     p.add_argument("--save", action="store_true", help="write JSON + SVG to bench/results/")
     p.add_argument("--keep-running", action="store_true", help="leave the bench stack up")

@@ -126,9 +126,12 @@ class FlinkConfig:
     state_backend: str = "rocksdb"
     checkpoint_dir: str = "data/flink/checkpoints"
     # Event time is the source commit timestamp; a partition may run this far behind the others.
-    out_of_orderness_ms: int = 500
-    # A partition with no events for this long no longer holds the watermark back.
+    out_of_orderness_ms: int = 100
+    # A partition with no record (change or watermark record) for this long no longer holds the watermark back.
     idle_timeout_ms: int = 5000
+    # The same for the versioned tables read as debezium-json (accounts, merchants in temporal joins),
+    # which cannot see watermark records: short, since a join waits for them (flink_jobs/sources.py).
+    versioned_idle_timeout_ms: int = 500
     # The fraud rules (validated when the job starts); relative paths are from the project root.
     rules_file: str = "flink_jobs/rules/fraud_rules.yaml"
     # The account health score's weights (validated when the health job starts).
@@ -249,6 +252,10 @@ class CdcConfig:
     emit_truncate: bool = True
     # Seconds between heartbeat records on <prefix>.heartbeat; 0 turns them off.
     heartbeat_interval_s: float = 0.0
+    # Watermark records (op "m") in every partition of every table topic, at most this often while
+    # transactions flow, so event-time consumers (Flink) move on over quiet partitions
+    # (pipeline/cdc/watermarks.py). 0 turns them off (for consumers that know only Debezium's ops).
+    watermark_interval_ms: int = 100
     # Where the reader keeps snapshot progress and schema versions (relative to the run dir).
     state_dir: str = "data/cdc"
     metrics_port: int = 29180
@@ -480,5 +487,7 @@ def _validate(config: Config) -> None:
                           "values 'hash' or 'redact'")
     if cdc.partitions < 1:
         raise ConfigError(f"[cdc] partitions = {cdc.partitions}: use 1 or more")
+    if cdc.watermark_interval_ms < 0:
+        raise ConfigError(f"[cdc] watermark_interval_ms = {cdc.watermark_interval_ms}: use 0 (off) or more")
     if config.stack.port_offset < 0 or config.stack.port_offset > 20000:
         raise ConfigError(f"[stack] port_offset = {config.stack.port_offset}: choose 0..20000")

@@ -156,7 +156,9 @@ def run(config: Config, *, rows: int = 300_000, updates: int = 150_000, rate: in
     port = free_port()
     ours = ReaderProcess(reader_env(dict(os.environ), pg, "ours", work / "ours-state", port,
                                     config.stack.port_offset, tables=f"public.{TABLE}", partitions=PARTITIONS,
-                                    transaction_topic="false", partition_by=f"{TABLE}=account_id"),
+                                    transaction_topic="false", partition_by=f"{TABLE}=account_id",
+                                    # Counted by topic offsets; Debezium sends no watermark records either.
+                                    watermark_interval_ms=0),
                          port, work / "ours.log", pg, "ours", bootstrap)
     contenders.append(Contender("cdc-olap (Python)", f"ours.public.{TABLE}", lambda: ours.start(timeout_s=120),
                                 ours.stop, ours.peak_rss_mb))

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from pipeline.cdc.pgoutput import format_lsn
+from pipeline.cdc.watermarks import OP as WATERMARK_OP
 
 CONNECTOR = "cdc-olap"
 VERSION = "0.1.0"
@@ -63,6 +64,14 @@ class EnvelopeWriter:
     @staticmethod
     def key(key: dict[str, Any]) -> bytes:
         return orjson.dumps(key)
+
+    def watermark_record(self, ts_us: int, lsn: int) -> bytes:
+        """See pipeline/cdc/watermarks.py: no row, only the commit time and LSN it vouches for."""
+        src = self.source(ts_us=ts_us, txid=None, snapshot="false")
+        src["lsn"] = lsn
+        now_us = time.time_ns() // 1000
+        return orjson.dumps({"before": None, "after": None, "source": src, "op": WATERMARK_OP,
+                             "ts_ms": now_us // 1000, "ts_us": now_us})
 
     @staticmethod
     def heartbeat_record(ts_us: int) -> bytes:

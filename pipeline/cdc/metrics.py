@@ -25,6 +25,7 @@ class Metrics:
     bytes: int = 0
     transactions: int = 0
     snapshot_rows: int = 0
+    watermarks: int = 0  # rounds of watermark records (one per partition of every table topic)
     received_lsn: int = 0
     confirmed_lsn: int = 0
     server_lsn: int = 0
@@ -45,6 +46,7 @@ class Metrics:
     def snapshot_dict(self) -> dict:
         return {
             "phase": self.phase, "events": self.events, "bytes": self.bytes, "transactions": self.transactions,
+            "watermarks": self.watermarks,
             "snapshot_rows": self.snapshot_rows, "received_lsn": format_lsn(self.received_lsn),
             "confirmed_lsn": format_lsn(self.confirmed_lsn), "server_lsn": format_lsn(self.server_lsn),
             "lag_bytes": self.lag_bytes(), "lag_seconds": round(self.lag_seconds(), 3),
@@ -62,6 +64,7 @@ class Metrics:
         metric("bytes_total", "counter", "Bytes of change events produced.", self.bytes)
         metric("transactions_total", "counter", "Source transactions streamed.", self.transactions)
         metric("snapshot_rows_total", "counter", "Rows emitted by the initial snapshot.", self.snapshot_rows)
+        metric("watermark_rounds_total", "counter", "Rounds of watermark records sent.", self.watermarks)
         metric("lag_bytes", "gauge", "WAL bytes not yet confirmed to the slot.", self.lag_bytes())
         metric("lag_seconds", "gauge", "Age of the oldest transaction Kafka has not acknowledged.",
                round(self.lag_seconds(), 3))

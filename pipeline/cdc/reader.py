@@ -33,6 +33,7 @@ from pipeline.cdc.pgoutput import (PG_EPOCH_US, Begin, Commit, Decoder, Delete, 
 from pipeline.cdc.rows import RowCodec, TableShape, partition_column
 from pipeline.cdc.state import ReaderState
 from pipeline.cdc.typemap import SESSION_OPTIONS, TypeMap
+from pipeline.cdc.watermarks import WatermarkClock
 from pipeline.config import CdcConfig, PostgresConfig
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.producer import ChangeProducer, ProducerSettings
@@ -74,6 +75,7 @@ class Reader:
         self._repl: psycopg.Connection | None = None
         self._last_status = 0.0
         self._txn: PendingTransaction | None = None
+        self._watermarks = WatermarkClock(cdc.watermark_interval_ms / 1000)
 
     # ---- setup ----
 
@@ -243,6 +245,7 @@ class Reader:
             nbytes, data = pgconn.get_copy_data(1)
             if nbytes == 0:
                 self._housekeeping()
+                self._send_watermarks()
                 if cdc.heartbeat_interval_s > 0 and time.monotonic() - last_beat > cdc.heartbeat_interval_s:
                     self._heartbeat()
                     last_beat = time.monotonic()
@@ -333,6 +336,8 @@ class Reader:
         self._txn = None
         self.tracker.commit(txn, msg.end_lsn)
         self.metrics.transactions += 1
+        self._watermarks.committed(msg.commit_ts_us, msg.end_lsn)
+        self._send_watermarks()
 
     def _on_relation(self, msg: Relation, lsn: int) -> None:
         key = catalog.primary_key(self._catalog, msg.namespace, msg.name) or tuple(
@@ -401,6 +406,18 @@ class Reader:
         metrics.bytes += len(value)
         metrics.last_event_at = time.time()
 
+    def _send_watermarks(self) -> None:
+        """A watermark record in every partition of every table topic, when one is due (watermarks.py).
+        Not acknowledged through the tracker: a lost one only delays consumers until the next."""
+        due = self._watermarks.due()
+        if due is None:
+            return
+        value = self.envelope.watermark_record(*due)
+        for topic, partitions in self._partitions.items():
+            for partition in range(partitions):
+                self.producer.send(topic, None, value, partition, _no_ack)
+        self.metrics.watermarks += 1
+
     def _heartbeat(self) -> None:
         txn = self.tracker.begin(time.time_ns() // 1000)
         value = self.envelope.heartbeat_record(time.time_ns() // 1000)
@@ -430,6 +447,10 @@ class Reader:
 
 class Stopped(Exception):
     """Raised inside a blocked send when a stop was requested."""
+
+
+def _no_ack(err, msg) -> None:
+    """Delivery of a watermark record: nothing waits for it (the producer retries it like any other)."""
 
 
 def _ignore(msg, lsn: int) -> None:

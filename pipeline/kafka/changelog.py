@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pipeline.cdc.watermarks import OP as WATERMARK_OP
+
 
 @dataclass(frozen=True)
 class Record:
@@ -96,6 +98,8 @@ def fold(records: Iterator[Record]) -> dict[str, dict]:
             continue
         state = partitions.setdefault(r.partition, {})
         op = v["op"]
+        if op == WATERMARK_OP:
+            continue  # a promise about commit times, not a row (pipeline/cdc/watermarks.py)
         if op == "t":
             state.clear()
         elif op == "d":

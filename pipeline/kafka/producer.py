@@ -65,12 +65,19 @@ class ChangeProducer:
                 "check that the brokers run (`cdc-olap status`) and [kafka] bootstrap_servers") from None
 
     def partitions(self, topic: str, timeout_s: float = 10.0) -> int:
-        metadata = self._producer.list_topics(topic, timeout=timeout_s)
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None or not info.partitions:
-            raise KafkaUnavailable(f"topic {topic} is missing on {self.settings.bootstrap}: "
-                                   f"{info.error if info else 'no metadata'}")
-        return len(info.partitions)
+        """The topic's partition count. A topic created a moment ago (by us or by a job starting
+        beside us) may not be in the broker's metadata yet, so a missing topic is asked again until
+        `timeout_s` before it counts as missing."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            metadata = self._producer.list_topics(topic, timeout=timeout_s)
+            info = metadata.topics.get(topic)
+            if info is not None and info.error is None and info.partitions:
+                return len(info.partitions)
+            if time.monotonic() >= deadline:
+                raise KafkaUnavailable(f"topic {topic} is missing on {self.settings.bootstrap}: "
+                                       f"{info.error if info else 'no metadata'}")
+            time.sleep(0.2)
 
     def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None,
              on_delivery: DeliveryCallback) -> None:
