@@ -76,6 +76,7 @@ class Dispatcher:
                 MessageAttributes={"severity": {"DataType": "String", "StringValue": alert["severity"]},
                                    "rule_id": {"DataType": "String", "StringValue": alert["rule_id"]}},
             )["MessageId"]
+            now = self.clock()  # the page's time is when SNS accepted it (what the latency figures measure)
             outcome = "sent"
             self.stats.sent += 1
         self.ledger.record(Page(alert["alert_id"], alert["rule_id"], alert["account_id"], alert["severity"],
