@@ -27,6 +27,8 @@ class JobSpec:
     topics: Topics
     # Rules, parameters: what the job was built from, for the start-up log line.
     summary: dict[str, object] = field(default_factory=dict)
+    # None: [flink] checkpoint_interval_ms. A job whose sink does not wait for checkpoints sets its own.
+    checkpoint_interval_ms: int | None = None
 
     @property
     def version(self) -> str:

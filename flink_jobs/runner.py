@@ -40,7 +40,7 @@ def start(config: Config, spec: JobSpec, restore: str = "auto"):
     restore_from = latest_checkpoint(config, spec.name, spec.version) if restore == "auto" else (
         None if restore == "none" else restore)
     t_env = table_environment(config, Layout.from_config(config), job=spec.name, version=spec.version,
-                              restore_from=restore_from)
+                              restore_from=restore_from, checkpoint_interval_ms=spec.checkpoint_interval_ms)
     for statement in spec.ddl:
         t_env.execute_sql(statement)
     result = t_env.execute_sql(spec.insert)

@@ -143,7 +143,8 @@ class FlinkJobs:
         import dataclasses
 
         self.config = dataclasses.replace(config, flink=dataclasses.replace(
-            config.flink, checkpoint_interval_ms=1000, idle_timeout_ms=2000, out_of_orderness_ms=500))
+            config.flink, checkpoint_interval_ms=1000, fraud_checkpoint_interval_ms=1000, idle_timeout_ms=2000,
+            out_of_orderness_ms=500))
         self.results = []
 
     def topics(self, tables: tuple[str, ...], sink: str):
@@ -175,7 +176,8 @@ class FlinkJobs:
                "CDC_OLAP_FLINK_" + {"windows": "WINDOWS_TOPIC", "fraud": "ALERTS_TOPIC"}[job]: topics.sink,
                "CDC_OLAP_FLINK_CHECKPOINT_DIR": str(checkpoint_dir),
                **{f"CDC_OLAP_FLINK_{k.upper()}": str(getattr(self.config.flink, k))
-                  for k in ("checkpoint_interval_ms", "idle_timeout_ms", "out_of_orderness_ms")}}
+                  for k in ("checkpoint_interval_ms", "fraud_checkpoint_interval_ms", "idle_timeout_ms",
+                            "out_of_orderness_ms")}}
         with open(log_path, "ab") as log:
             return subprocess.Popen([sys.executable, "-m", "pipeline", "flink", "run", job], env=env, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT)
