@@ -27,6 +27,9 @@ class JobSpec:
     topics: Topics
     # Rules, parameters: what the job was built from, for the start-up log line.
     summary: dict[str, object] = field(default_factory=dict)
+    # Table options for this job only (e.g. state TTL). Not part of `version`: they must not change
+    # what the state holds, so a checkpoint restores into the job whatever their values.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def version(self) -> str:

@@ -129,6 +129,9 @@ class FlinkConfig:
     out_of_orderness_ms: int = 500
     # A partition with no events for this long no longer holds the watermark back.
     idle_timeout_ms: int = 5000
+    # The windows job remembers each change identity this long (wall clock, downtime included) to drop
+    # the CDC reader's resends; a resend arriving later counts again. Longer = more state.
+    windows_dedupe_ttl_h: int = 24
     # The fraud rules (validated when the job starts); relative paths are from the project root.
     rules_file: str = "flink_jobs/rules/fraud_rules.yaml"
     # The account health score's weights (validated when the health job starts).
@@ -469,6 +472,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"[flink] alerts_delivery = {flink.alerts_delivery!r}: use 'at-least-once' or 'exactly-once'")
     if flink.state_backend not in {"rocksdb", "hashmap"}:
         raise ConfigError(f"[flink] state_backend = {flink.state_backend!r}: use 'rocksdb' or 'hashmap'")
+    if flink.windows_dedupe_ttl_h < 1:
+        raise ConfigError(f"[flink] windows_dedupe_ttl_h = {flink.windows_dedupe_ttl_h}: use 1 or more (hours)")
     if flink.checkpoint_interval_ms < 100:
         raise ConfigError(f"[flink] checkpoint_interval_ms = {flink.checkpoint_interval_ms}: use 100 or more")
     cdc = config.cdc
