@@ -33,16 +33,25 @@ def build(config: Config, name: str) -> JobSpec:
     raise ValueError(f"unknown job {name!r}; jobs: windows, fraud, health")
 
 
+def prepare(config: Config, spec: JobSpec, restore_from: str | None = None):
+    """The job's TableEnvironment with its settings and tables in place: ready to run its INSERT, or to
+    compile it (tests read the plan the optimizer makes)."""
+    t_env = table_environment(config, Layout.from_config(config), job=spec.name, version=spec.version,
+                              restore_from=restore_from, checkpoint_interval_ms=spec.checkpoint_interval_ms)
+    for key, value in spec.settings.items():
+        t_env.get_config().set(key, value)
+    for statement in spec.ddl:
+        t_env.execute_sql(statement)
+    return t_env
+
+
 def start(config: Config, spec: JobSpec, restore: str = "auto"):
     """Submit the job and return its TableResult. restore: "auto" (the newest retained checkpoint of
     this version of the job, if any), "none", or a checkpoint/savepoint path."""
     ensure_topics(config.kafka.bootstrap, [*spec.topics.sources.values(), spec.topics.sink], config.cdc.partitions)
     restore_from = latest_checkpoint(config, spec.name, spec.version) if restore == "auto" else (
         None if restore == "none" else restore)
-    t_env = table_environment(config, Layout.from_config(config), job=spec.name, version=spec.version,
-                              restore_from=restore_from, checkpoint_interval_ms=spec.checkpoint_interval_ms)
-    for statement in spec.ddl:
-        t_env.execute_sql(statement)
+    t_env = prepare(config, spec, restore_from)
     result = t_env.execute_sql(spec.insert)
     job_client = result.get_job_client()
     _log.info("flink.job_started", job=spec.name, job_id=str(job_client.get_job_id()) if job_client else "-",

@@ -10,11 +10,36 @@ window where it was decided. Summed over any range of windows they equal
 the same sums over Postgres, to the cent (amounts are integer cents). This
 is what Druid, which only appends, needs: it adds rows and never replaces.
 
-- A change the reader sent twice (same transaction, same LSN, same sign)
-  counts once: the first window level groups by that identity.
-- A change arriving after the watermark passed it (a partition far behind, a
-  delivery after its window closed) is not dropped: it is written as its own
-  row for its window with `late = true`, and sums stay exact.
+Each change counts exactly once, on time, late, resent or across a restart:
+
+- Identity. A signed row is (transaction id, LSN, sign): the LSN is the
+  change's own WAL position, an update's two rows share it and differ in
+  sign, and a key-changing update (a delete and an insert at one LSN)
+  differs in transaction id. A resend by the CDC reader is a byte-for-byte
+  copy of its event, so it has the same identity.
+- Deduplication first. Before anything decides whether a row is on time, a
+  keep-first deduplication on the identity (ROW_NUMBER over processing time:
+  append-only, and `event_time` stays the event-time attribute) drops every
+  later copy: a resend in time for its window, one after its window was
+  written, and the resend of a late change alike.
+- One path per row. The copy left is either on time (ahead of the watermark,
+  so its window has not fired: the window operator's watermark never runs
+  ahead of the one the filter saw) and summed by a plain TUMBLE per entity,
+  or late and written as its own `late = true` row for its window, which
+  Druid adds there. Nothing is dropped and nothing groups by identity again.
+- Restarts. The deduplication state, the open windows and the Kafka offsets
+  are one checkpoint and the sink commits with it: records read again after
+  a restore meet the memory they met before, and what was written after the
+  last checkpoint was never committed.
+- Memory. An identity is kept `[flink] windows_dedupe_ttl_h` hours of wall
+  clock after its first copy (`table.exec.state.ttl`: in this job only the
+  deduplication expires state by TTL; the window and OVER aggregates clean up
+  by event time). A copy arriving later than that, time the job was stopped
+  included, counts again. The reader resends only its unacknowledged tail,
+  as soon as it runs again, so the TTL has to outlast a reader outage.
+- One deduplication. The payload crosses it as one ROW (`delta`), so the four
+  outputs read the same columns and the planner builds one operator with one
+  state for all of them; with flat columns it prunes per output and builds four.
 - `velocity` compares the payments made in the window with the average of
   the previous hour's twelve windows (`trailing_avg_tx`).
 - Snapshot rows (op "r") are skipped: the history reaches Druid through the
@@ -52,6 +77,16 @@ COLUMNS = (
 
 _WINDOW = f"INTERVAL '{WINDOW_S // 60}' MINUTE"
 _WINDOW_MS = WINDOW_S * 1000
+# What a signed row carries through the deduplication: name -> (type, expression over `{side}`).
+_PAYLOAD = {
+    "op": ("STRING", "op"),
+    "account_id": ("BIGINT", "`{side}`.`account_id`"),
+    "merchant_id": ("BIGINT", "`{side}`.`merchant_id`"),
+    "card_id": ("BIGINT", "`{side}`.`card_id`"),
+    "amount_cents": ("BIGINT", "CAST(`{side}`.`amount` * 100 AS BIGINT)"),
+    "status": ("STRING", "`{side}`.`status`"),
+    "ts_ms": ("BIGINT", "`source`.`ts_ms`"),
+}
 
 
 def default_topics(config: Config) -> Topics:
@@ -63,10 +98,11 @@ def _ops(*ops: str) -> str:
 
 
 def _signed(side: str, sign: int, ops: str) -> str:
-    return f"""SELECT `{side}`.`transaction_id` AS tx_id, `source`.`lsn` AS lsn, `source`.`ts_ms` AS ts_ms, op,
-       {sign} AS sign, `{side}`.`account_id` AS account_id, `{side}`.`merchant_id` AS merchant_id,
-       `{side}`.`card_id` AS card_id, CAST(`{side}`.`amount` * 100 AS BIGINT) AS amount_cents,
-       `{side}`.`status` AS status, event_time
+    """One side of each change: its identity, its payload as one ROW, commit time and arrival (processing) time."""
+    values = ", ".join(expression.format(side=side) for _, expression in _PAYLOAD.values())
+    kinds = ", ".join(f"`{name}` {kind}" for name, (kind, _) in _PAYLOAD.items())
+    return f"""SELECT `{side}`.`transaction_id` AS tx_id, `source`.`lsn` AS lsn, {sign} AS sign,
+       CAST(ROW({values}) AS ROW<{kinds}>) AS delta, event_time, PROCTIME() AS arrived
 FROM transactions_cdc WHERE op IN ({ops})"""
 
 
@@ -74,28 +110,26 @@ def _views() -> list[str]:
     return [
         f"CREATE TEMPORARY VIEW tx_deltas AS\n{_signed('after', 1, _ops('c', 'u'))}\nUNION ALL\n"
         f"{_signed('before', -1, _ops('u', 'd'))}",
-        "CREATE TEMPORARY VIEW tx_on_time AS SELECT * FROM tx_deltas "
-        "WHERE CURRENT_WATERMARK(event_time) IS NULL OR event_time > CURRENT_WATERMARK(event_time)",
-        "CREATE TEMPORARY VIEW tx_late AS SELECT * FROM tx_deltas WHERE event_time <= CURRENT_WATERMARK(event_time)",
-        # Level 1: one row per change identity and window (drops the reader's resends).
+        # The first copy of each identity, unpacked: the reader's resends stop here, on time or late.
         f"""CREATE TEMPORARY VIEW tx_once AS
-SELECT window_time AS rowtime, tx_id, lsn, sign, MAX(op) AS op, MAX(account_id) AS account_id,
-       MAX(merchant_id) AS merchant_id, MAX(card_id) AS card_id, MAX(amount_cents) AS amount_cents,
-       MAX(status) AS status
-FROM TABLE(TUMBLE(TABLE tx_on_time, DESCRIPTOR(event_time), {_WINDOW}))
-GROUP BY window_start, window_end, window_time, tx_id, lsn, sign""",
+SELECT sign, {", ".join(f"delta.`{name}` AS `{name}`" for name in _PAYLOAD)}, event_time FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY tx_id, lsn, sign ORDER BY arrived) AS copy FROM tx_deltas)
+WHERE copy = 1""",
+        "CREATE TEMPORARY VIEW tx_on_time AS SELECT * FROM tx_once "
+        "WHERE CURRENT_WATERMARK(event_time) IS NULL OR event_time > CURRENT_WATERMARK(event_time)",
+        "CREATE TEMPORARY VIEW tx_late AS SELECT * FROM tx_once WHERE event_time <= CURRENT_WATERMARK(event_time)",
     ]
 
 
 def _window_rows(dimension: str, column: str) -> str:
-    """Level 2 (the window's sums) and level 3 (velocity against the previous hour) for one dimension."""
+    """The window's sums, then velocity against the previous hour, for one dimension (on-time rows)."""
     sums = f"""SELECT window_start, window_end, window_time, '{dimension}' AS dimension, {column} AS entity_id,
          CAST(SUM(sign) AS BIGINT) AS tx_count, SUM(sign * amount_cents) AS amount_cents,
          CAST(SUM(CASE WHEN status = 'declined' THEN sign ELSE 0 END) AS BIGINT) AS declined_count,
          CAST(SUM(CASE WHEN op = 'c' THEN 1 ELSE 0 END) AS BIGINT) AS new_tx_count,
          COUNT(DISTINCT CASE WHEN op = 'c' THEN card_id END) AS distinct_cards,
          COUNT(DISTINCT CASE WHEN op = 'c' THEN merchant_id END) AS distinct_merchants
-  FROM TABLE(TUMBLE(TABLE tx_once, DESCRIPTOR(rowtime), {_WINDOW}))
+  FROM TABLE(TUMBLE(TABLE tx_on_time, DESCRIPTOR(event_time), {_WINDOW}))
   WHERE {column} IS NOT NULL
   GROUP BY window_start, window_end, window_time, {column}"""
     trailing = f"""SELECT *, CAST(SUM(new_tx_count) OVER (PARTITION BY entity_id ORDER BY window_time
@@ -126,4 +160,6 @@ def build(config: Config, topics: Topics | None = None) -> JobSpec:
            kafka_sink_ddl(config, "tx_windows", topics.sink, COLUMNS, job=NAME, delivery="exactly-once")]
     parts = [_window_rows(d, c) for d, c in DIMENSIONS.items()] + [_late_rows(d, c) for d, c in DIMENSIONS.items()]
     insert = "INSERT INTO tx_windows\n" + "\nUNION ALL\n".join(parts)
-    return JobSpec(NAME, ddl, insert, topics, {"window_s": WINDOW_S})
+    ttl_h = config.flink.windows_dedupe_ttl_h
+    return JobSpec(NAME, ddl, insert, topics, {"window_s": WINDOW_S, "dedupe_ttl_h": ttl_h},
+                   settings={"table.exec.state.ttl": f"{ttl_h} h"})

@@ -134,6 +134,9 @@ class FlinkConfig:
     # The same for the versioned tables read as debezium-json (accounts, merchants in temporal joins),
     # which cannot see watermark records: short, since a join waits for them (flink_jobs/sources.py).
     versioned_idle_timeout_ms: int = 500
+    # The windows job remembers each change identity this long (wall clock, downtime included) to drop
+    # the CDC reader's resends; a resend arriving later counts again. Longer = more state.
+    windows_dedupe_ttl_h: int = 24
     # The fraud rules (validated when the job starts); relative paths are from the project root.
     rules_file: str = "flink_jobs/rules/fraud_rules.yaml"
     # The account health score's weights (validated when the health job starts).
@@ -481,6 +484,8 @@ def _validate(config: Config) -> None:
     for name in ("checkpoint_interval_ms", "fraud_checkpoint_interval_ms"):
         if getattr(flink, name) < 100:
             raise ConfigError(f"[flink] {name} = {getattr(flink, name)}: use 100 or more")
+    if flink.windows_dedupe_ttl_h < 1:
+        raise ConfigError(f"[flink] windows_dedupe_ttl_h = {flink.windows_dedupe_ttl_h}: use 1 or more (hours)")
     cdc = config.cdc
     if cdc.snapshot_mode not in {"initial", "never", "when_needed"}:
         raise ConfigError(f"[cdc] snapshot_mode = {cdc.snapshot_mode!r}: use 'initial', 'never' or 'when_needed'")

@@ -58,7 +58,10 @@ def service(config: Config, layout: Layout) -> Service:
         })
         if (log_dirs / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # Kafka's own id format (base64 of a UUID); one starting with "-" would be read as an option.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             _java_argv(config, layout, "kafka.tools.StorageTool", "format", "--standalone",
                        "-t", cluster_id, "-c", str(properties)),
