@@ -16,6 +16,8 @@ only health-check them.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,69 @@ def own_kafka(tmp_path_factory):
     supervisor.up(only={"kafka"})
     yield config, supervisor
     supervisor.down()
+
+
+class Pager:
+    """The alert dispatcher on one alerts topic, paging into an SNS topic of its own with an SQS queue
+    subscribed, so a test reads back exactly the pages it caused (no other test publishes there)."""
+
+    def __init__(self, config: Config, ledger_path: Path) -> None:
+        import dataclasses
+        import uuid
+
+        from pipeline.alerts.dispatcher import build
+        from pipeline.stack.services.aws import client
+
+        self.suffix = uuid.uuid4().hex[:8]
+        self.config = dataclasses.replace(config, aws=dataclasses.replace(config.aws,
+                                                                           sns_topic=f"t-pages-{self.suffix}"))
+        self.dispatcher = build(self.config, ledger_path)
+        self.sqs = client(config.aws, "sqs")
+        self.queue_url = self.sqs.create_queue(QueueName=f"t-pages-{self.suffix}")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        client(config.aws, "sns").subscribe(TopicArn=self.dispatcher.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        self.received: list[dict] = []  # the page bodies, one per SNS publish
+        self._stop: threading.Event | None = None
+        self._worker: threading.Thread | None = None
+
+    def start(self, topic: str) -> None:
+        """Dispatch `topic` from its beginning in a thread, as `cdc-olap alerts dispatch` would."""
+        from pipeline.alerts.dispatcher import consume
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=consume, args=(self.config, self.dispatcher, self._stop),
+                                        kwargs={"topic": topic, "group_id": f"pager-{self.suffix}"})
+        self._worker.start()
+
+    def receive(self, done: Callable[[Pager], bool], timeout_s: float) -> list[dict]:
+        """Collect pages from the queue until `done(pager)` holds and a last wait brings nothing more,
+        or the timeout. Each message is deleted once read: one left in the queue would come back
+        after its visibility timeout and look like a second page."""
+        import json
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, WaitTimeSeconds=1,
+                                                MaxNumberOfMessages=10).get("Messages", [])
+            for m in messages:
+                self.received.append(json.loads(json.loads(m["Body"])["Message"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+            if not messages and done(self):
+                break
+        return self.received
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._stop.set()
+            self._worker.join(30)
+        self.dispatcher.ledger.close()
+
+
+@pytest.fixture
+def pager(test_stack, tmp_path):
+    """A Pager on the test stack's Kafka and SNS/SQS (moto), ledger in tmp_path; stopped after the test."""
+    pager = Pager(test_stack.need("kafka", "aws"), tmp_path / "pages.sqlite")
+    yield pager
+    pager.stop()

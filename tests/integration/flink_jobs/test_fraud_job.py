@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from flink_jobs.fraud import job as fraud
+from fraud_scenarios import T0, Scenarios, account_row, at
 from pipeline.kafka.scripted import ChangeScript, iso, read_committed
 
-T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 LAST_ACTIVE = {16: T0 - timedelta(days=200), 26: T0 - timedelta(days=80), 36: T0 - timedelta(days=200),
                46: T0 - timedelta(days=200)}  # the rest: two days ago
 ACCOUNTS = (11, 12, 13, 14, 15, 16, 21, 22, 23, 24, 25, 26, 32, 34, 36, 46)
@@ -28,38 +28,6 @@ EXPECTED = {
 }
 
 
-def _at(seconds):
-    return T0 + timedelta(seconds=seconds)
-
-
-class Scenarios:
-    def __init__(self, script: ChangeScript):
-        self.script = script
-
-    def pay(self, tx_id, account, amount, seconds, channel="card_present", country="US", merchant=500):
-        card = None if channel == "transfer" else account * 10
-        self.script.insert("transactions", {
-            "transaction_id": tx_id, "account_id": account, "card_id": card,
-            "merchant_id": None if channel == "transfer" else merchant, "amount": amount, "currency": "USD",
-            "direction": "debit", "channel": channel, "country": country, "status": "pending",
-            "created_at": iso(_at(seconds))}, _at(seconds))
-
-    def settle(self, account, last_active, balance_before, balance_after, seconds):
-        """The settlement's account update: balance moves, last activity becomes now."""
-        return self.script.update("accounts", _account(account, last_active, balance_before),
-                                  _account(account, _at(seconds), balance_after), _at(seconds))
-
-    def login(self, login_id, customer, device, seconds, op="c"):
-        row = {"login_id": login_id, "customer_id": customer, "device_id": device, "ip": "23.45.1.1",
-               "country": "US", "success": True, "created_at": iso(_at(seconds))}
-        (self.script.insert if op == "c" else self.script.snapshot)("logins", row, _at(seconds))
-
-
-def _account(account, last_active, balance="1000.00"):
-    return {"account_id": account, "customer_id": account + 1000, "currency": "USD", "status": "active",
-            "balance": balance, "last_activity_at": iso(last_active)}
-
-
 @pytest.fixture(scope="module")
 def alerts(flink_jobs):
     config = flink_jobs.config
@@ -71,29 +39,24 @@ def alerts(flink_jobs):
     script.snapshot("merchants", {"merchant_id": 500, "mcc": "5411", "country": "US"}, day_before)
     script.snapshot("merchants", {"merchant_id": 501, "mcc": "7995", "country": "US"}, day_before)
     for account in ACCOUNTS:
-        script.snapshot("accounts", _account(account, LAST_ACTIVE.get(account, T0 - timedelta(days=2))), day_before)
+        script.snapshot("accounts", account_row(account, LAST_ACTIVE.get(account, T0 - timedelta(days=2))), day_before)
     for login_id, customer in ((1, 1014), (2, 1024), (3, 1034)):
         s.login(login_id, customer, "dev-known", -86400, op="r")
 
     # card testing: six 1.00 probes then 800.00 online; near miss: four probes.
-    for i in range(6):
-        s.pay(1101 + i, 11, "1.00", 60 + 10 * i, channel="ecommerce")
-    s.pay(1107, 11, "800.00", 180, channel="ecommerce")
-    for i in range(4):
-        s.pay(2101 + i, 21, "1.00", 60 + 10 * i, channel="ecommerce")
-    s.pay(2105, 21, "800.00", 180, channel="ecommerce")
+    s.probes(11, 6, 60)
+    s.large_charge(1107, 11, 180)
+    s.probes(21, 4, 60)
+    s.large_charge(2105, 21, 180)
     # velocity: 15 payments in 15 s; near misses: 13 in 13 s, and 14 spread over 65 s.
-    for i in range(15):
-        s.pay(1201 + i, 12, "50.00", 300 + i)
-    for i in range(13):
-        s.pay(2201 + i, 22, "50.00", 300 + i)
-    for i in range(14):
-        s.pay(3201 + i, 32, "50.00", 300 + 5 * i)
+    s.burst(12, 15, 300)
+    s.burst(22, 13, 300)
+    s.burst(32, 14, 300, every_s=5)
     # back-loaded history (created a day before its commit) is not a payment happening now.
     script.insert("transactions", {"transaction_id": 3601, "account_id": 26, "card_id": 260, "merchant_id": 501,
                                    "amount": "5000.00", "currency": "USD", "direction": "debit",
                                    "channel": "ecommerce", "country": "US", "status": "settled",
-                                   "created_at": iso(_at(3000 - 86400))}, _at(3000))
+                                   "created_at": iso(at(3000 - 86400))}, at(3000))
     # impossible travel: US then JP ten minutes later; near miss: two hours later.
     s.pay(1301, 13, "120.00", 600)
     s.pay(1302, 13, "80.00", 1200, country="JP")
@@ -116,14 +79,14 @@ def alerts(flink_jobs):
     s.pay(1601, 16, "500.00", 3000, channel="ecommerce")
     dormant_lsn = s.settle(16, LAST_ACTIVE[16], "1000.00", "500.00", 3000)
     s.pay(1602, 16, "500.00", 3060, channel="ecommerce")
-    s.settle(16, _at(3000), "500.00", "0.00", 3060)
+    s.settle(16, at(3000), "500.00", "0.00", 3060)
     s.settle(26, LAST_ACTIVE[26], "1000.00", "500.00", 3000)
     s.settle(36, LAST_ACTIVE[36], "1000.00", "900.00", 3000)
     s.settle(46, LAST_ACTIVE[46], "1000.00", "1900.00", 3000)
     # Move both event streams' watermarks past everything (the quiet partitions go idle).
     s.pay(9999, 999, "1.00", 6 * 3600)
     script.insert("logins", {"login_id": 9999, "customer_id": 9999, "device_id": "x", "ip": "1.1.1.1",
-                             "country": "US", "success": True, "created_at": iso(_at(6 * 3600))}, _at(6 * 3600))
+                             "country": "US", "success": True, "created_at": iso(at(6 * 3600))}, at(6 * 3600))
     script.flush()
     script.close()
 
