@@ -45,7 +45,10 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "merchants": (("merchant_id", "BIGINT"), ("mcc", "STRING"), ("country", "STRING")),
 }
 KEYS = {"transactions": "transaction_id", "logins": "login_id", "accounts": "account_id", "merchants": "merchant_id"}
-_JSON = {"json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false"}
+# A record (a watermark record above all) moves its partition's watermark at once, not at the next
+# periodic tick (pipeline.auto-watermark-interval).
+_WATERMARKS = {"scan.watermark.emit.strategy": "on-event"}
+_JSON = {"json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false", **_WATERMARKS}
 
 
 def topic(config: Config, table: str) -> str:
@@ -89,7 +92,7 @@ def changelog_ddl(config: Config, table: str, group_id: str, topic_name: str | N
     """
     columns = ",\n  ".join(f"`{name}` {kind}" for name, kind in COLUMNS[table])
     extra = {"debezium-json.timestamp-format.standard": "ISO-8601", "debezium-json.ignore-parse-errors": "true",
-             "scan.watermark.idle-timeout": f"{config.flink.versioned_idle_timeout_ms} ms"}
+             "scan.watermark.idle-timeout": f"{config.flink.versioned_idle_timeout_ms} ms", **_WATERMARKS}
     return f"""
 CREATE TEMPORARY TABLE `{table}_changelog` (
   {columns},

@@ -123,6 +123,8 @@ class FlinkConfig:
     # Checkpoints: RocksDB state, files under <run_dir>/<checkpoint_dir>/<job> (or an s3:// / hdfs:// URI).
     # Exactly-once sinks make their output visible at each checkpoint, so this is also their latency.
     checkpoint_interval_ms: int = 5000
+    # Longest a record waits in a network buffer between operators (Flink's default is 100 ms).
+    buffer_timeout_ms: int = 5
     # The fraud job with at-least-once alerts: checkpoints only bound the replay after a crash there.
     fraud_checkpoint_interval_ms: int = 30000
     state_backend: str = "rocksdb"
@@ -260,7 +262,7 @@ class CdcConfig:
     # Watermark records (op "m") in every partition of every table topic, at most this often while
     # transactions flow, so event-time consumers (Flink) move on over quiet partitions
     # (pipeline/cdc/watermarks.py). 0 turns them off (for consumers that know only Debezium's ops).
-    watermark_interval_ms: int = 100
+    watermark_interval_ms: int = 50
     # Where the reader keeps snapshot progress and schema versions (relative to the run dir).
     state_dir: str = "data/cdc"
     metrics_port: int = 29180

@@ -94,7 +94,9 @@ def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, to
 
     consumer = KafkaConsumer(topic or config.flink.alerts_topic, bootstrap_servers=config.kafka.bootstrap,
                              group_id=group_id or config.alerts.group_id, enable_auto_commit=False,
-                             auto_offset_reset="earliest", isolation_level="read_committed")
+                             auto_offset_reset="earliest", isolation_level="read_committed",
+                             # An alert is paged as soon as the broker has it: short fetch waits, every poll.
+                             fetch_max_wait_ms=50)
     try:
         while not stop.is_set():
             batches = consumer.poll(timeout_ms=200)
