@@ -11,6 +11,11 @@ import hashlib
 from dataclasses import dataclass, field
 
 
+def group_id(job: str) -> str:
+    """The Kafka consumer group a job's sources read (and commit their checkpointed position) as."""
+    return f"cdc-olap-{job}"
+
+
 @dataclass(frozen=True)
 class Topics:
     """Where a job reads and writes. Defaults come from config; tests pass their own."""
@@ -27,6 +32,10 @@ class JobSpec:
     topics: Topics
     # Rules, parameters: what the job was built from, for the start-up log line.
     summary: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def group_id(self) -> str:
+        return group_id(self.name)
 
     @property
     def version(self) -> str:
