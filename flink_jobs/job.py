@@ -11,6 +11,11 @@ import hashlib
 from dataclasses import dataclass, field
 
 
+def group_id(job: str) -> str:
+    """The Kafka consumer group a job's sources read (and commit their checkpointed position) as."""
+    return f"cdc-olap-{job}"
+
+
 @dataclass(frozen=True)
 class Topics:
     """Where a job reads and writes. Defaults come from config; tests pass their own."""
@@ -32,6 +37,10 @@ class JobSpec:
     # Table options for this job only (e.g. state TTL). Not part of `version`: they must not change
     # what the state holds, so a checkpoint restores into the job whatever their values.
     settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def group_id(self) -> str:
+        return group_id(self.name)
 
     @property
     def version(self) -> str:

@@ -44,6 +44,8 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "merchants": (("merchant_id", "BIGINT"), ("mcc", "STRING"), ("country", "STRING")),
 }
+# A source table's name is the captured table's name and how it is read.
+EVENTS_SUFFIX, CHANGELOG_SUFFIX = "_cdc", "_changelog"
 KEYS = {"transactions": "transaction_id", "logins": "login_id", "accounts": "account_id", "merchants": "merchant_id"}
 # A record (a watermark record above all) moves its partition's watermark at once, not at the next
 # periodic tick (pipeline.auto-watermark-interval).
@@ -66,7 +68,7 @@ def _row(table: str) -> str:
 def events_ddl(config: Config, table: str, group_id: str, topic_name: str | None = None) -> str:
     """`<table>_cdc`: the raw envelope, one append-only row per change."""
     return f"""
-CREATE TEMPORARY TABLE `{table}_cdc` (
+CREATE TEMPORARY TABLE `{table}{EVENTS_SUFFIX}` (
   `before` {_row(table)},
   `after` {_row(table)},
   `op` STRING,
@@ -94,13 +96,21 @@ def changelog_ddl(config: Config, table: str, group_id: str, topic_name: str | N
     extra = {"debezium-json.timestamp-format.standard": "ISO-8601", "debezium-json.ignore-parse-errors": "true",
              "scan.watermark.idle-timeout": f"{config.flink.versioned_idle_timeout_ms} ms", **_WATERMARKS}
     return f"""
-CREATE TEMPORARY TABLE `{table}_changelog` (
+CREATE TEMPORARY TABLE `{table}{CHANGELOG_SUFFIX}` (
   {columns},
   `event_time` TIMESTAMP_LTZ(3) METADATA FROM 'value.source.timestamp' VIRTUAL,
   {_watermark(config)},
   PRIMARY KEY (`{KEYS[table]}`) NOT ENFORCED
 ) WITH ({kafka_table_options(config, topic_name or topic(config, table), 'debezium-json', group_id=group_id,
                              extra=extra)})"""
+
+
+def captured_table(source: str) -> str:
+    """The captured table a source table reads: `accounts_cdc` and `accounts_changelog` both read accounts."""
+    for suffix in (EVENTS_SUFFIX, CHANGELOG_SUFFIX):
+        if source.endswith(suffix):
+            return source[: -len(suffix)]
+    raise ValueError(f"{source!r} is not a CDC source table (<table>{EVENTS_SUFFIX} or <table>{CHANGELOG_SUFFIX})")
 
 
 def after_fields(table: str, rename: dict[str, str] | None = None) -> str:

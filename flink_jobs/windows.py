@@ -50,7 +50,7 @@ from __future__ import annotations
 
 from pipeline.config import Config
 from flink_jobs import sources
-from flink_jobs.job import JobSpec, Topics
+from flink_jobs.job import JobSpec, Topics, group_id
 from flink_jobs.sinks import kafka_sink_ddl
 
 NAME = "windows"
@@ -155,7 +155,7 @@ FROM tx_late WHERE {column} IS NOT NULL"""
 
 def build(config: Config, topics: Topics | None = None) -> JobSpec:
     topics = topics or default_topics(config)
-    ddl = [sources.events_ddl(config, "transactions", f"cdc-olap-{NAME}", topics.sources["transactions"]),
+    ddl = [sources.events_ddl(config, "transactions", group_id(NAME), topics.sources["transactions"]),
            *_views(),
            kafka_sink_ddl(config, "tx_windows", topics.sink, COLUMNS, job=NAME, delivery="exactly-once")]
     parts = [_window_rows(d, c) for d, c in DIMENSIONS.items()] + [_late_rows(d, c) for d, c in DIMENSIONS.items()]

@@ -127,6 +127,18 @@ def _cmd_bench_fraud(args, config) -> None:
         print("saved " + ", ".join(str(p) for p in bench_fraud.save(result, args.label)))
 
 
+def _cmd_bench_flink(args, config) -> None:
+    from pipeline.bench import flink as bench_flink
+
+    # A stack of its own with only Kafka: preloaded topics, one job at a time.
+    bench = bench_flink.bench_config(dict(os.environ), args.checkpoint_interval_ms)
+    jobs = bench_flink.JOBS if args.job == "all" else (args.job,)
+    result = bench_flink.run(bench, jobs, events=args.events, seed=args.seed, keep_running=args.keep_running)
+    print(bench_flink.report(result))
+    if args.save:
+        print("saved " + ", ".join(str(p) for p in bench_flink.save(result)))
+
+
 def _cmd_workload(args, config) -> None:
     from pipeline.workload.generator import WorkloadSpec, run
 
@@ -314,6 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", action="store_true", help="write JSON + SVG to bench/results/")
     p.add_argument("--keep-running", action="store_true", help="leave the bench stack up")
     p.set_defaults(func=_cmd_bench_fraud)
+    p = bench.add_parser("flink", help="events/s each Flink job consumes from preloaded CDC topics (stack of its own)")
+    p.add_argument("--job", choices=("windows", "fraud", "health", "all"), default="all",
+                   help="all: windows then fraud (health only on request)")
+    p.add_argument("--events", type=int, help="changes preloaded for each job, of the tables it reads "
+                                                "(default per job: a minute or two of it on two cores)")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same changes")
+    p.add_argument("--checkpoint-interval-ms", type=int,
+                   help="the jobs' checkpoint interval, also how often they commit their progress (default 1000)")
+    p.add_argument("--save", action="store_true", help="write JSON + SVG per job to bench/results/")
+    p.add_argument("--keep-running", action="store_true", help="leave the bench stack's Kafka up")
+    p.set_defaults(func=_cmd_bench_flink)
     return parser
 
 

@@ -119,6 +119,8 @@ class FlinkConfig:
     kafka_connector_version: str = "5.0.0-2.2"
     # Heap of the JVM that PyFlink starts for local execution (the embedded mini-cluster).
     local_heap: str = "1g"
+    # Port of the local mini-cluster's REST API and web UI; 0: any free port (each job has its own).
+    local_rest_port: int = 0
     parallelism: int = 1
     # Checkpoints: RocksDB state, files under <run_dir>/<checkpoint_dir>/<job> (or an s3:// / hdfs:// URI).
     # Exactly-once sinks make their output visible at each checkpoint, so this is also their latency.

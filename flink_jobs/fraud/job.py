@@ -10,7 +10,7 @@ from flink_jobs.fraud import rules as rules_file
 from flink_jobs.fraud import views
 from flink_jobs.fraud.model import ALERT_COLUMNS, Rule
 from flink_jobs.fraud.patterns import PATTERNS
-from flink_jobs.job import JobSpec, Topics
+from flink_jobs.job import JobSpec, Topics, group_id
 from flink_jobs.sinks import kafka_sink_ddl
 
 NAME = "fraud"
@@ -29,7 +29,7 @@ def build(config: Config, topics: Topics | None = None, rules: list[Rule] | None
     active = rules if rules is not None else rules_file.enabled(rules_path or config.rules_file)
     if not active:
         raise rules_file.RulesError(f"{rules_path or config.rules_file}: no rule is enabled; nothing to run")
-    group = f"cdc-olap-{NAME}"
+    group = group_id(NAME)
     ddl = [sources.events_ddl(config, t, group, topics.sources[t]) for t in EVENT_TABLES]
     ddl += [sources.changelog_ddl(config, t, group, topics.sources[t]) for t in VERSIONED_TABLES]
     ddl += views.statements()

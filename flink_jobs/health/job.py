@@ -23,7 +23,7 @@ from flink_jobs import sources, sql
 from flink_jobs.fraud.views import BACKDATED_S
 from flink_jobs.health import weights as weights_file
 from flink_jobs.health.weights import Penalty
-from flink_jobs.job import JobSpec, Topics
+from flink_jobs.job import JobSpec, Topics, group_id
 from flink_jobs.sinks import kafka_sink_ddl
 
 NAME = "health"
@@ -132,7 +132,7 @@ def build(config: Config, topics: Topics | None = None, penalties: dict[str, Pen
     """The job for these weights (default: [flink] health_file, validated here)."""
     topics = topics or default_topics(config)
     penalties = penalties if penalties is not None else weights_file.load(weights_path or config.health_file)
-    group = f"cdc-olap-{NAME}"
+    group = group_id(NAME)
     ddl = [sources.events_ddl(config, t, group, topics.sources[t]) for t in EVENT_TABLES]
     ddl += [sources.changelog_ddl(config, t, group, topics.sources[t]) for t in VERSIONED_TABLES]
     ddl += _views()

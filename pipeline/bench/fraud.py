@@ -25,10 +25,10 @@ from pathlib import Path
 import psycopg
 
 from pipeline import log
-from pipeline.bench import svg
+from pipeline.bench import own_stack, svg
 from pipeline.bench.stack import RESULTS_DIR
 from pipeline.bench.stats import percentile
-from pipeline.config import Config, load_config
+from pipeline.config import Config
 from pipeline.stack import stack
 from pipeline.stack.install.plan import install_all
 from pipeline.workload.generator import WorkloadSpec
@@ -40,14 +40,8 @@ SERVICES = {"postgres", "kafka", "aws", "cdc", "flink-fraud", "alerts"}
 
 
 def bench_config(base_env: dict[str, str]) -> Config:
-    """The bench stack's config, from a clean slate: no data, checkpoints or page ledger of an earlier
-    run may mix in (its secrets are regenerated too, hence loading twice)."""
-    env = {**base_env, "CDC_OLAP_STACK_RUN_DIR": base_env.get("CDC_OLAP_BENCH_RUN_DIR", ".run/bench-fraud"),
-           "CDC_OLAP_STACK_PORT_OFFSET": "2500", "CDC_OLAP_WORKLOAD_RUN_IN_UP": "false"}
-    previous = stack.build(load_config(env=env))
-    previous.down()
-    previous.layout.purge()
-    return load_config(env=env)
+    """The bench stack's config, from a clean slate (no data, checkpoints or page ledger of an earlier run)."""
+    return own_stack.fresh(base_env, ".run/bench-fraud", 2500, {"CDC_OLAP_WORKLOAD_RUN_IN_UP": "false"})
 
 
 def _round(value: float | None) -> float | None:

@@ -3,8 +3,9 @@
 confluent-kafka (librdkafka), not kafka-python: with 300-byte events, acks=all
 and idempotence, one Python process sent ~11k msgs/s with kafka-python
 (CPU-bound in the client) and ~190k msgs/s with confluent-kafka (see
-docs/cdc.md for our own figures). Everything else in the project that talks to
-Kafka (admin, consumers, tests) uses kafka-python; only this module imports
+docs/cdc.md for our own figures). Scripted change streams (scripted.py: tests,
+benchmarks) produce through it too. Everything else in the project that talks
+to Kafka (admin, consumers) uses kafka-python; only this module imports
 confluent_kafka.
 """
 

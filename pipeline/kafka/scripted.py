@@ -6,7 +6,9 @@ updates, deletes, a resend of an earlier event, an event long after its
 window, each with the commit time it should have. Envelopes come from the
 CDC reader's own writer (pipeline/cdc/envelope.py) and partitions follow the
 reader's rule (crc32 of the partition column), so the jobs see exactly what
-the reader would send.
+the reader would send. They go out through the reader's producer
+(producer.py: ordered, idempotent, acks=all), fast enough to preload a
+benchmark's millions of changes.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import zlib
 from datetime import datetime
 from typing import Any, Callable
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.cdc.envelope import EnvelopeWriter
+from pipeline.kafka.producer import ChangeProducer, ProducerSettings
 
 KEYS = {"transactions": "transaction_id", "logins": "login_id", "accounts": "account_id",
         "merchants": "merchant_id", "cards": "card_id", "customers": "customer_id"}
@@ -32,20 +35,31 @@ def iso(at: datetime) -> str:
 
 
 class ChangeScript:
-    def __init__(self, bootstrap: str, topics: dict[str, str], partitions: int) -> None:
+    """resendable=False forgets each event once sent (a benchmark's millions would fill memory);
+    `resend` then has nothing to send."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, str], partitions: int, *, resendable: bool = True) -> None:
         self.topics = topics
         self.partitions = partitions
         self.writer = EnvelopeWriter("fintech", "fintech")
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        settings = ProducerSettings(bootstrap, client_id="cdc-olap-scripted")
+        self.producer: ChangeProducer | None = ChangeProducer(settings)
+        self.resendable = resendable
         self.lsn = 1000
         self.sent: dict[int, tuple[str, int, bytes, bytes]] = {}
+        self.failed: object | None = None
+
+    def _delivered(self, err, _msg) -> None:
+        if err is not None and self.failed is None:
+            self.failed = err
 
     def _partition(self, table: str, row: dict) -> int:
         value = row[PARTITION_BY.get(table, KEYS[table])]
         return zlib.crc32(str(value).encode()) % self.partitions
 
-    def _send(self, table: str, op: str, before: dict | None, after: dict | None, at: datetime,
-              partition: int | None) -> int:
+    def write(self, table: str, op: str, before: dict | None, after: dict | None, at: datetime,
+              partition: int | None = None) -> int:
+        """One change committed at `at`; returns its LSN. The partition is the reader's unless given."""
         self.lsn += 8
         ts_us = int(at.timestamp() * 1_000_000)
         source = self.writer.source(ts_us=ts_us, txid=self.lsn, snapshot="true" if op == "r" else "false")
@@ -53,32 +67,39 @@ class ChangeScript:
         value = self.writer.change(source, "public", table, self.lsn, op, before, after, 1)
         key = self.writer.key({KEYS[table]: row[KEYS[table]]})
         chosen = self._partition(table, row) if partition is None else partition
-        self.sent[self.lsn] = (self.topics[table], chosen, key, value)
-        self.producer.send(self.topics[table], key=key, value=value, partition=chosen)
+        if self.resendable:
+            self.sent[self.lsn] = (self.topics[table], chosen, key, value)
+        self.producer.send(self.topics[table], key, value, chosen, self._delivered)
         return self.lsn
 
     def snapshot(self, table: str, row: dict, at: datetime, partition: int | None = None) -> int:
-        return self._send(table, "r", None, row, at, partition)
+        return self.write(table, "r", None, row, at, partition)
 
     def insert(self, table: str, row: dict, at: datetime, partition: int | None = None) -> int:
-        return self._send(table, "c", None, row, at, partition)
+        return self.write(table, "c", None, row, at, partition)
 
     def update(self, table: str, before: dict, after: dict, at: datetime) -> int:
-        return self._send(table, "u", before, after, at, None)
+        return self.write(table, "u", before, after, at)
 
     def delete(self, table: str, before: dict, at: datetime) -> int:
-        return self._send(table, "d", before, None, at, None)
+        return self.write(table, "d", before, None, at)
 
     def resend(self, lsn: int) -> None:
         """The same event again, byte for byte (what the reader does for its unacknowledged tail)."""
         topic, partition, key, value = self.sent[lsn]
-        self.producer.send(topic, key=key, value=value, partition=partition)
+        self.producer.send(topic, key, value, partition, self._delivered)
 
-    def flush(self) -> None:
-        self.producer.flush(30)
+    def flush(self, timeout_s: float = 60) -> None:
+        """Wait until Kafka has every event sent so far; raises if any was refused or is still unacknowledged."""
+        remaining = self.producer.flush(timeout_s)
+        if self.failed is not None or remaining:
+            raise RuntimeError(f"scripted changes not delivered: {remaining} unacknowledged after {timeout_s:.0f} s, "
+                               f"first error: {self.failed}")
 
     def close(self) -> None:
-        self.producer.close()
+        """Flush, then let the producer go (its connections close with it, not when the broker stops)."""
+        self.flush()
+        self.producer = None
 
 
 def read_committed(bootstrap: str, topic: str, done: Callable[[list[dict]], bool], timeout_s: float) -> list[dict]:

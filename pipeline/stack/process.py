@@ -141,6 +141,18 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its living descendants have used so far."""
+    ticks = 0
+    for child in [pid, *_descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(") ", 1)[1].split()
+        except (FileNotFoundError, IndexError, ProcessLookupError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's own high-water resident memory (VmHWM), for benchmarks and memory tests."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

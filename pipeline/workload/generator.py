@@ -21,6 +21,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Iterable
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -88,15 +89,20 @@ def load_universe(conn: psycopg.Connection) -> tuple[list[Account], dict[str, li
             WHERE a.status = 'active' ORDER BY a.account_id""")
         if cards.get(a)
     ]
-    merchants: dict[str, list[Merchant]] = {"online": [], "high_risk": []}
-    for m_id, mcc, country in conn.execute("SELECT merchant_id, mcc, country FROM merchants ORDER BY merchant_id"):
-        merchant = Merchant(m_id, mcc, country)
-        if mcc in ref.HIGH_RISK_MCCS:
-            merchants["high_risk"].append(merchant)
+    return accounts, group_merchants(
+        Merchant(*row) for row in conn.execute("SELECT merchant_id, mcc, country FROM merchants ORDER BY merchant_id"))
+
+
+def group_merchants(merchants: Iterable[Merchant]) -> dict[str, list[Merchant]]:
+    """The pools payments draw from: per country, "online" (every everyday merchant) and "high_risk"."""
+    grouped: dict[str, list[Merchant]] = {"online": [], "high_risk": []}
+    for merchant in merchants:
+        if merchant.mcc in ref.HIGH_RISK_MCCS:
+            grouped["high_risk"].append(merchant)
         else:
-            merchants.setdefault(country, []).append(merchant)
-            merchants["online"].append(merchant)
-    return accounts, merchants
+            grouped.setdefault(merchant.country, []).append(merchant)
+            grouped["online"].append(merchant)
+    return grouped
 
 
 class Writer:
