@@ -87,10 +87,12 @@ def changelog_ddl(config: Config, table: str, group_id: str, topic_name: str | N
     are skipped; nothing in this system truncates the tables read this way.
     So are the reader's watermark records (op "m"): this format has no row for
     them, so a quiet partition here moves on only through its idle timeout,
-    which is short ([flink] versioned_idle_timeout_ms): a join waits for the
-    versioned side's watermark, and a version arriving after it was passed
-    only means payments just before it saw the previous version (an account's
-    owner and a merchant's category do not change in practice).
+    which is shorter ([flink] versioned_idle_timeout_ms, 2 s): a join waits
+    for the versioned side's watermark. A version arriving after it was
+    passed only means payments just before it saw the previous version (an
+    account's owner and a merchant's category do not change in practice); but
+    a payment that finds no version at all is dropped by the inner join, so
+    the timeout must outlast a slow first fetch when a job starts.
     """
     columns = ",\n  ".join(f"`{name}` {kind}" for name, kind in COLUMNS[table])
     extra = {"debezium-json.timestamp-format.standard": "ISO-8601", "debezium-json.ignore-parse-errors": "true",

@@ -136,8 +136,9 @@ class FlinkConfig:
     # A partition with no record (change or watermark record) for this long no longer holds the watermark back.
     idle_timeout_ms: int = 5000
     # The same for the versioned tables read as debezium-json (accounts, merchants in temporal joins),
-    # which cannot see watermark records: short, since a join waits for them (flink_jobs/sources.py).
-    versioned_idle_timeout_ms: int = 500
+    # which cannot see watermark records: shorter, since a join waits for them (flink_jobs/sources.py),
+    # but not so short that a slow first fetch after a start makes their versions arrive late.
+    versioned_idle_timeout_ms: int = 2000
     # The windows job remembers each change identity this long (wall clock, downtime included) to drop
     # the CDC reader's resends; a resend arriving later counts again. Longer = more state.
     windows_dedupe_ttl_h: int = 24
