@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +34,6 @@ class Stats:
     sent: int = 0
     duplicates: int = 0
     rate_limited: int = 0
-    outcomes: list[str] = field(default_factory=list)
 
 
 def message(alert: dict) -> tuple[str, str]:
@@ -57,33 +57,57 @@ class Dispatcher:
         self.rate_limit_s = rate_limit_s
         self.clock = clock
         self.stats = Stats()
+        # boto3 clients are thread-safe; a few pages in flight at once is all a burst needs.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sns")
 
     def handle(self, alert: dict) -> str:
         """Page, suppress or drop one alert; returns what happened: sent, rate_limited or duplicate."""
-        if self.ledger.seen(alert["alert_id"]):
-            self.stats.duplicates += 1
-            return "duplicate"
+        return self.handle_batch([alert])[0]
+
+    def handle_batch(self, alerts: list[dict]) -> list[str]:
+        """One poll's alerts, in order: each is decided against the ledger and the alerts before it
+        (dedupe, rate limit), then the pages go to SNS concurrently, then all are recorded. A burst
+        (card testing and velocity often fire together) is not paged one SNS round trip after
+        another: measured, sequential publishing put up to 0.5 s on the last page of a burst."""
+        decided: list[tuple[dict, str]] = []
+        seen: set[str] = set()
+        sent_at: dict[tuple, float] = {}
         now = self.clock()
-        last = self.ledger.last_sent(alert["account_id"], alert["rule_id"])
-        message_id = None
-        if last is not None and now - last < self.rate_limit_s:
-            outcome = "rate_limited"
-            self.stats.rate_limited += 1
-        else:
-            subject, body = message(alert)
-            message_id = self.sns.publish(
-                TopicArn=self.topic_arn, Subject=subject, Message=body,
-                MessageAttributes={"severity": {"DataType": "String", "StringValue": alert["severity"]},
-                                   "rule_id": {"DataType": "String", "StringValue": alert["rule_id"]}},
-            )["MessageId"]
-            now = self.clock()  # the page's time is when SNS accepted it (what the latency figures measure)
-            outcome = "sent"
-            self.stats.sent += 1
-        self.ledger.record(Page(alert["alert_id"], alert["rule_id"], alert["account_id"], alert["severity"],
-                                alert["event_time"], alert["detected_at"], outcome, message_id, now))
-        _log.info("alerts.page" if outcome == "sent" else "alerts.suppressed", alert_id=alert["alert_id"],
-                  outcome=outcome, account=alert["account_id"], rule=alert["rule_id"])
-        return outcome
+        for alert in alerts:
+            key = (alert["account_id"], alert["rule_id"])
+            if alert["alert_id"] in seen or self.ledger.seen(alert["alert_id"]):
+                outcome = "duplicate"
+            else:
+                last = sent_at.get(key, self.ledger.last_sent(*key))
+                outcome = "rate_limited" if last is not None and now - last < self.rate_limit_s else "sent"
+                if outcome == "sent":
+                    sent_at[key] = now
+            seen.add(alert["alert_id"])
+            decided.append((alert, outcome))
+        to_page = [alert for alert, outcome in decided if outcome == "sent"]
+        published = dict(zip((a["alert_id"] for a in to_page), self._pool.map(self._publish, to_page)))
+        for alert, outcome in decided:
+            if outcome == "duplicate":
+                self.stats.duplicates += 1
+                continue
+            message_id, handled_at = published.get(alert["alert_id"], (None, now))
+            self.stats.sent += outcome == "sent"
+            self.stats.rate_limited += outcome == "rate_limited"
+            self.ledger.record(Page(alert["alert_id"], alert["rule_id"], alert["account_id"], alert["severity"],
+                                    alert["event_time"], alert["detected_at"], outcome, message_id, handled_at))
+            _log.info("alerts.page" if outcome == "sent" else "alerts.suppressed", alert_id=alert["alert_id"],
+                      outcome=outcome, account=alert["account_id"], rule=alert["rule_id"])
+        return [outcome for _, outcome in decided]
+
+    def _publish(self, alert: dict) -> tuple[str, float]:
+        """SNS message id, and when SNS accepted it (the page's time in the ledger and the latency figures)."""
+        subject, body = message(alert)
+        message_id = self.sns.publish(
+            TopicArn=self.topic_arn, Subject=subject, Message=body,
+            MessageAttributes={"severity": {"DataType": "String", "StringValue": alert["severity"]},
+                               "rule_id": {"DataType": "String", "StringValue": alert["rule_id"]}},
+        )["MessageId"]
+        return message_id, self.clock()
 
 
 def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, topic: str | None = None,
@@ -100,10 +124,8 @@ def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, to
     try:
         while not stop.is_set():
             batches = consumer.poll(timeout_ms=200)
-            for records in batches.values():
-                for record in records:
-                    dispatcher.handle(json.loads(record.value))
             if batches:
+                dispatcher.handle_batch([json.loads(r.value) for records in batches.values() for r in records])
                 consumer.commit()
     finally:
         consumer.close()

@@ -48,6 +48,20 @@ def test_duplicates_are_dropped_and_repeats_rate_limited(tmp_path):
     assert [p.outcome for p in d.ledger.pages()] == ["sent", "rate_limited", "sent", "sent", "sent"]
 
 
+def test_a_batch_is_decided_in_order_and_paged_once_per_key(tmp_path):
+    sns, clock = FakeSns(), Clock()
+    d = _dispatcher(tmp_path, sns, clock)
+    outcomes = d.handle_batch([_alert("card_testing:1"), _alert("velocity_spike:1", rule="velocity_spike"),
+                               _alert("card_testing:1"), _alert("card_testing:2"), _alert("card_testing:3", account=8)])
+    assert outcomes == ["sent", "sent", "duplicate", "rate_limited", "sent"]
+    assert sorted(json.loads(p["Message"])["alert_id"] for p in sns.published) == [
+        "card_testing:1", "card_testing:3", "velocity_spike:1"]
+    assert [(p.alert_id, p.outcome) for p in d.ledger.pages()] == [
+        ("card_testing:1", "sent"), ("card_testing:2", "rate_limited"), ("card_testing:3", "sent"),
+        ("velocity_spike:1", "sent")]
+    assert all(p.message_id for p in d.ledger.pages() if p.outcome == "sent")
+
+
 def test_a_restarted_dispatcher_remembers_what_it_sent(tmp_path):
     sns, clock = FakeSns(), Clock()
     first = _dispatcher(tmp_path, sns, clock)
