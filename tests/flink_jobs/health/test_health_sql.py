@@ -17,26 +17,29 @@ def test_the_insert_scores_every_row_with_one_expression():
 
 
 def test_both_kinds_of_row_sum_the_same_inputs():
-    scheduled, changes, union = job.input_views()
-    assert job.sums() in scheduled and "HOP(TABLE account_events" in scheduled
-    assert job.sums(" OVER w") in changes and "FROM account_events" in changes
-    assert "RANGE BETWEEN INTERVAL '1' DAY PRECEDING AND CURRENT ROW" in changes
-    assert "'schedule' AS `trigger`" in scheduled and "'change' AS `trigger`" in changes
-    assert "UNION ALL" in union
-
-
-def test_the_sink_columns_are_the_scored_inputs():
-    names = [name for name, _ in job.COLUMNS]
-    assert set(names) >= {name for name, _ in job.INPUTS} | {"trigger", "score", "decline_ratio_pct"}
-    assert {column for _, column in job.INPUTS} == set(views.EVENT_COLUMNS)
+    views_sql = dict(zip(("account_windows", "login_windows", "scheduled", "owner_events", "with_logins",
+                          "changes", "union"), job.input_views()))
+    assert job.sums(job.ACCOUNT_INPUTS) in views_sql["account_windows"]
+    assert "HOP(TABLE account_events" in views_sql["account_windows"]
+    assert job.sums(job.LOGIN_INPUTS) in views_sql["login_windows"]
+    assert "HOP(TABLE customer_logins" in views_sql["login_windows"]
+    assert "LEFT JOIN login_windows" in views_sql["scheduled"]
+    assert job.sums(job.LOGIN_INPUTS, " OVER c") in views_sql["with_logins"]
+    assert "PARTITION BY customer_id" in views_sql["with_logins"]
+    assert job.sums(job.ACCOUNT_INPUTS, " OVER w") in views_sql["changes"]
+    assert "PARTITION BY account_id" in views_sql["changes"]
+    for over in ("with_logins", "changes"):
+        assert "RANGE BETWEEN INTERVAL '1' DAY PRECEDING AND CURRENT ROW" in views_sql[over]
+    assert "'schedule' AS `trigger`" in views_sql["scheduled"] and "'change' AS `trigger`" in views_sql["changes"]
+    assert "UNION ALL" in views_sql["union"]
 
 
 def test_an_event_row_lists_every_column_in_order_with_zero_for_the_rest():
-    row = views._row("a", "c", "t", login="1")
+    row = views._row("a", "c", "t", reversed="1")
     assert row.startswith("a AS account_id, c AS customer_id, CAST(0 AS BIGINT) AS payment")
-    assert "CAST(1 AS BIGINT) AS login, CAST(0 AS BIGINT) AS failed_login, t AS event_time" in row
-    with pytest.raises(ValueError, match="not an account event column: logins"):
-        views._row("a", "c", "t", logins="1")
+    assert "CAST(1 AS BIGINT) AS reversed, CAST(0 AS BIGINT) AS balance_change_cents, t AS event_time" in row
+    with pytest.raises(ValueError, match="not an account event column: login"):
+        views._row("a", "c", "t", login="1")
 
 
 def test_every_view_filters_rows_by_op():
