@@ -153,7 +153,7 @@ class FlinkConfig:
     # Alerts are at-least-once by default (a page must not wait for a checkpoint); the dispatcher
     # removes duplicates by alert id. "exactly-once" makes them wait for the checkpoint instead.
     alerts_delivery: str = "at-least-once"
-    # `up` runs the windows and fraud jobs as stack services (and the dispatcher when [alerts] run_in_up).
+    # `up` runs the windows, fraud and health jobs as stack services (and the dispatcher when [alerts] run_in_up).
     run_in_up: bool = True
 
 

@@ -160,10 +160,14 @@ class FlinkJobs:
         ensure_topics(self.config.kafka.bootstrap, [*topics.sources.values(), topics.sink], 3)
         return topics
 
-    def start(self, spec, restore: str = "none"):
+    def start(self, spec, restore: str = "none", **flink):
+        """Start the job; `flink` overrides [flink] settings for this job alone (e.g. idle_timeout_ms)."""
+        import dataclasses
+
         from flink_jobs import runner
 
-        result = runner.start(self.config, spec, restore)
+        config = dataclasses.replace(self.config, flink=dataclasses.replace(self.config.flink, **flink))
+        result = runner.start(config, spec, restore)
         self.results.append(result)
         return result
 

@@ -1,17 +1,21 @@
-"""The health job: per account, every 5 minutes, a score over the trailing 24 hours.
+"""The health job: per account, a score over the trailing 24 hours, on every change and every 5 minutes.
 
-A HOP window (size 24 h, slide 5 min) over the account's events gives one row
-per account every 5 minutes while the account had activity in the last 24
-hours; that row is also how a change shows: at most one slide (plus the
-watermark delay) after the event that caused it. Windows are by commit time,
-like every job here, so a replay gives the same rows.
+Both kinds of row sum the same two streams (views.py: `account_events`, one
+row per payment, decline, reversal and balance change of an account, and
+`customer_logins`, one per login of a customer) with the same aggregates, and
+go through the same scoring SELECT, so they share inputs and formula and
+differ only in the 24 hours they cover:
 
-The account side (transactions and balance changes) and the owner side
-(logins, which belong to a customer, not an account) are windowed apart and
-joined per window: a window join needs no state beyond the open windows. A
-transaction learns its account's owner through an event-time temporal join,
-as the fraud job does. Accounts with no transaction or balance change in the
-trailing day are not scored (their owner's logins alone do not make a row).
+- `schedule`: a HOP window (size 24 h, slide 5 min) per account, window-joined
+  with the owner's login HOP window, written when the watermark passes its
+  end: one row every 5 minutes while the account had a change in the last day.
+- `change`: one row per account event (a login is not one), as soon as the
+  watermark passes it: an OVER window per customer over account events and
+  logins together gives each account event its owner's logins of the 24 hours
+  up to and including it, then an OVER window per account sums the account's own.
+
+Both are by commit time, like every job here, so a replay gives the same rows.
+One INSERT (the two parts joined with UNION ALL): one exactly-once sink.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from pathlib import Path
 
 from pipeline.config import Config
 from flink_jobs import sources, sql
-from flink_jobs.fraud.views import BACKDATED_S
+from flink_jobs.health import views
 from flink_jobs.health import weights as weights_file
+from flink_jobs.health.score import score_sql
 from flink_jobs.health.weights import Penalty
 from flink_jobs.job import JobSpec, Topics, group_id
 from flink_jobs.sinks import kafka_sink_ddl
@@ -35,6 +40,7 @@ VERSIONED_TABLES = ("accounts",)
 COLUMNS = (
     ("window_start", "TIMESTAMP_LTZ(3)"),
     ("window_end", "TIMESTAMP_LTZ(3)"),  # the score's time: it covers the 24 h before this
+    ("trigger", "STRING"),  # 'change': the event at window_end; 'schedule': the 5-minute row
     ("account_id", "BIGINT"),
     ("customer_id", "BIGINT"),
     ("score", "DOUBLE"),  # 0..100, one decimal
@@ -47,84 +53,93 @@ COLUMNS = (
     ("logins", "BIGINT"),
     ("failed_logins", "BIGINT"),
 )
-
-# The value each penalty of the weights file applies to, over the joined window row.
-_VALUES = {
-    "declines": "declines",
-    "decline_ratio_pct": "decline_ratio_pct",
-    "reversals": "reversals",
-    "failed_logins": "failed_logins",
-    "logins": "logins",
-    "payments": "payments",
-    "balance_drop": "-balance_change_cents / 100.0",
-}
-_HOP = f"{sql.interval(SLIDE_S)}, {sql.interval(SIZE_S)}"
+# The summed inputs: (output column, column summed). Account inputs are summed over account_events,
+# login inputs over customer_logins (views.py); both kinds of row use these same aggregates.
+ACCOUNT_INPUTS = (
+    ("payments", "payment"),
+    ("amount_cents", "amount_cents"),
+    ("declines", "declined"),
+    ("reversals", "reversed"),
+    ("balance_change_cents", "balance_change_cents"),
+)
+LOGIN_INPUTS = (
+    ("logins", "login"),
+    ("failed_logins", "failed_login"),
+)
+INPUTS = ACCOUNT_INPUTS + LOGIN_INPUTS
 
 
 def default_topics(config: Config) -> Topics:
     return Topics({t: sources.topic(config, t) for t in EVENT_TABLES}, config.flink.health_topic)
 
 
-def _became(status: str) -> str:
-    """1 when the change makes the transaction `status` (inserted so, or updated to it), else 0."""
-    return (f"CASE WHEN `after`.`status` = '{status}' AND (op = 'c' OR `before`.`status` IS DISTINCT FROM "
-            f"'{status}') THEN 1 ELSE 0 END")
+def sums(inputs: tuple[tuple[str, str], ...], over: str = "") -> str:
+    """The inputs as SUMs, as a group aggregate or (`over` = " OVER w") per row."""
+    return ", ".join(f"SUM({column}){over} AS {name}" for name, column in inputs)
 
 
-def _views() -> list[str]:
-    is_payment = f"op = 'c' AND `after`.`created_at` >= event_time - {sql.interval(BACKDATED_S)}"
+def _names(inputs: tuple[tuple[str, str], ...], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{name}" for name, _ in inputs)
+
+
+def input_views() -> list[str]:
+    """The schedule rows' sums, the change rows' sums, then both as one stream (health_inputs)."""
+    size = sql.interval(SIZE_S)
+    hop = f"{sql.interval(SLIDE_S)}, {size}"
+    trailing = f"ORDER BY event_time RANGE BETWEEN {size} PRECEDING AND CURRENT ROW"
+    events = ", ".join(views.EVENT_COLUMNS)
+    zeros = ", ".join(f"CAST(0 AS BIGINT) AS {c}" for c in views.EVENT_COLUMNS)
+    no_logins = ", ".join(f"CAST(0 AS BIGINT) AS {c}" for c in views.LOGIN_COLUMNS)
+    columns = f"window_start, window_end, `trigger`, account_id, customer_id, {_names(INPUTS)}"
     return [
-        f"""CREATE TEMPORARY VIEW tx_changes AS
-SELECT `after`.`account_id` AS account_id, CASE WHEN {is_payment} THEN 1 ELSE 0 END AS payment,
-       CASE WHEN {is_payment} THEN CAST(`after`.`amount` * 100 AS BIGINT) ELSE 0 END AS amount_cents,
-       {_became('declined')} AS declined, {_became('reversed')} AS reversed, event_time
-FROM transactions_cdc WHERE op IN ('c', 'u')""",
-        f"""CREATE TEMPORARY VIEW account_events AS
-SELECT t.account_id, a.customer_id, t.payment, t.amount_cents, t.declined, t.reversed,
-       CAST(0 AS BIGINT) AS balance_change_cents, t.event_time
-FROM tx_changes AS t JOIN accounts_changelog FOR SYSTEM_TIME AS OF t.event_time AS a
-  ON t.account_id = a.account_id
-UNION ALL
-SELECT `after`.`account_id`, `after`.`customer_id`, 0, CAST(0 AS BIGINT), 0, 0,
-       CAST((`after`.`balance` - `before`.`balance`) * 100 AS BIGINT), event_time
-FROM accounts_cdc WHERE op = 'u'""",
+        # schedule: per account and per owner, HOP windows, window-joined (accounts without an event in
+        # the window make no row; an owner without logins in it gets 0).
         f"""CREATE TEMPORARY VIEW account_windows AS
-SELECT window_start, window_end, account_id, MAX(customer_id) AS customer_id,
-       CAST(SUM(payment) AS BIGINT) AS payments, SUM(amount_cents) AS amount_cents,
-       CAST(SUM(declined) AS BIGINT) AS declines, CAST(SUM(reversed) AS BIGINT) AS reversals,
-       SUM(balance_change_cents) AS balance_change_cents
-FROM TABLE(HOP(TABLE account_events, DESCRIPTOR(event_time), {_HOP}))
+SELECT window_start, window_end, account_id, MAX(customer_id) AS customer_id, {sums(ACCOUNT_INPUTS)}
+FROM TABLE(HOP(TABLE account_events, DESCRIPTOR(event_time), {hop}))
 GROUP BY window_start, window_end, account_id""",
         f"""CREATE TEMPORARY VIEW login_windows AS
-SELECT window_start, window_end, `after`.`customer_id` AS customer_id, COUNT(*) AS logins,
-       CAST(SUM(CASE WHEN `after`.`success` THEN 0 ELSE 1 END) AS BIGINT) AS failed_logins
-FROM TABLE(HOP(TABLE logins_cdc, DESCRIPTOR(event_time), {_HOP}))
-WHERE op = 'c'
-GROUP BY window_start, window_end, `after`.`customer_id`""",
-        """CREATE TEMPORARY VIEW health_inputs AS
-SELECT a.window_start, a.window_end, a.account_id, a.customer_id, a.payments, a.amount_cents, a.declines,
-       CASE WHEN a.payments > 0 THEN 100.0 * a.declines / a.payments ELSE 0.0 END AS decline_ratio_pct,
-       a.reversals, a.balance_change_cents,
-       COALESCE(l.logins, 0) AS logins, COALESCE(l.failed_logins, 0) AS failed_logins
+SELECT window_start, window_end, customer_id, {sums(LOGIN_INPUTS)}
+FROM TABLE(HOP(TABLE customer_logins, DESCRIPTOR(event_time), {hop}))
+GROUP BY window_start, window_end, customer_id""",
+        f"""CREATE TEMPORARY VIEW scheduled_sums AS
+SELECT a.window_start, a.window_end, 'schedule' AS `trigger`, a.account_id, a.customer_id,
+       {_names(ACCOUNT_INPUTS, 'a.')},
+       {', '.join(f'COALESCE(l.{name}, 0) AS {name}' for name, _ in LOGIN_INPUTS)}
 FROM account_windows AS a LEFT JOIN login_windows AS l
   ON a.window_start = l.window_start AND a.window_end = l.window_end AND a.customer_id = l.customer_id""",
+        # change: the owner's logins of the 24 h up to each account event (an OVER per customer over the
+        # account events and the logins together), then the account's own sums (an OVER per account).
+        f"""CREATE TEMPORARY VIEW owner_events AS
+SELECT account_id, customer_id, {events}, {no_logins}, event_time FROM account_events
+UNION ALL
+SELECT CAST(NULL AS BIGINT) AS account_id, customer_id, {zeros}, {', '.join(views.LOGIN_COLUMNS)}, event_time
+FROM customer_logins""",
+        f"""CREATE TEMPORARY VIEW account_events_with_logins AS
+SELECT * FROM (
+  SELECT account_id, customer_id, {events}, {sums(LOGIN_INPUTS, ' OVER c')}, event_time
+  FROM owner_events
+  WINDOW c AS (PARTITION BY customer_id {trailing}))
+WHERE account_id IS NOT NULL""",
+        f"""CREATE TEMPORARY VIEW change_sums AS
+SELECT CAST(event_time - {size} AS TIMESTAMP_LTZ(3)) AS window_start,
+       CAST(event_time AS TIMESTAMP_LTZ(3)) AS window_end, 'change' AS `trigger`, account_id, customer_id,
+       {sums(ACCOUNT_INPUTS, ' OVER w')}, {_names(LOGIN_INPUTS)}
+FROM account_events_with_logins
+WINDOW w AS (PARTITION BY account_id {trailing})""",
+        f"""CREATE TEMPORARY VIEW health_inputs AS
+SELECT *, CAST(CASE WHEN payments > 0 THEN 100.0 * declines / payments ELSE 0.0 END AS DOUBLE) AS decline_ratio_pct
+FROM (SELECT {columns} FROM scheduled_sums
+      UNION ALL
+      SELECT {columns} FROM change_sums)""",
     ]
 
 
-def _number(value: float) -> str:
-    return f"CAST({value!r} AS DOUBLE)"
-
-
-def _penalty(name: str, penalty: Penalty) -> str:
-    value = f"CAST({_VALUES[name]} AS DOUBLE)"
-    return (f"LEAST({_number(penalty.cap)}, {_number(penalty.weight)} * "
-            f"GREATEST(CAST(0 AS DOUBLE), {value} - {_number(penalty.free)}))")
-
-
-def score_sql(penalties: dict[str, Penalty]) -> str:
-    """The score as SQL over health_inputs' columns: the formula of docs/flink.md with these weights."""
-    total = "\n      + ".join(_penalty(name, p) for name, p in penalties.items())
-    return f"ROUND(GREATEST(CAST(0 AS DOUBLE), 100 - (\n        {total})), 1)"
+def insert_sql(penalties: dict[str, Penalty]) -> str:
+    """The job's one INSERT: every row, scheduled or change, scored by the same expression."""
+    columns = ", ".join(f"`{name}`" if name != "score" else f"{score_sql(penalties)} AS score"
+                        for name, _ in COLUMNS)
+    return f"INSERT INTO account_health\nSELECT {columns}\nFROM health_inputs"
 
 
 def build(config: Config, topics: Topics | None = None, penalties: dict[str, Penalty] | None = None,
@@ -135,12 +150,7 @@ def build(config: Config, topics: Topics | None = None, penalties: dict[str, Pen
     group = group_id(NAME)
     ddl = [sources.events_ddl(config, t, group, topics.sources[t]) for t in EVENT_TABLES]
     ddl += [sources.changelog_ddl(config, t, group, topics.sources[t]) for t in VERSIONED_TABLES]
-    ddl += _views()
+    ddl += views.statements() + input_views()
     ddl.append(kafka_sink_ddl(config, "account_health", topics.sink, COLUMNS, job=NAME,
                               delivery="exactly-once", key_field="account_id"))
-    insert = f"""INSERT INTO account_health
-SELECT window_start, window_end, account_id, customer_id, {score_sql(penalties)},
-       payments, amount_cents, declines, CAST(decline_ratio_pct AS DOUBLE), reversals, balance_change_cents,
-       logins, failed_logins
-FROM health_inputs"""
-    return JobSpec(NAME, ddl, insert, topics, {"slide_s": SLIDE_S, "size_s": SIZE_S})
+    return JobSpec(NAME, ddl, insert_sql(penalties), topics, {"slide_s": SLIDE_S, "size_s": SIZE_S})

@@ -14,10 +14,12 @@ benchmark's millions of changes.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import zlib
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -83,6 +85,34 @@ class ChangeScript:
 
     def delete(self, table: str, before: dict, at: datetime) -> int:
         return self.write(table, "d", before, None, at)
+
+    def watermark(self, table: str, at: datetime) -> None:
+        """A watermark record (op "m", pipeline/cdc/watermarks.py) in every partition of the table's topic:
+        "everything committed up to `at` is here", as the reader writes them."""
+        self.lsn += 8
+        value = self.writer.watermark_record(int(at.timestamp() * 1_000_000), self.lsn)
+        for partition in range(self.partitions):
+            self.producer.send(self.topics[table], value=value, partition=partition)
+
+    @contextmanager
+    def watermarks(self, at: datetime, every_s: float = 0.5) -> Iterator[None]:
+        """Watermark records for `at` in every partition of every topic, every `every_s` while inside, as
+        the reader sends them while transactions flow: a finished script then never looks idle to Flink
+        (an idle branch would let the watermark run ahead of rows another branch still holds)."""
+        stop = threading.Event()
+
+        def send() -> None:
+            while not stop.wait(every_s):
+                for table in self.topics:
+                    self.watermark(table, at)
+
+        thread = threading.Thread(target=send, name="scripted-watermarks", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def resend(self, lsn: int) -> None:
         """The same event again, byte for byte (what the reader does for its unacknowledged tail)."""

@@ -14,7 +14,7 @@ from pipeline.config import Config, child_env
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
-JOBS = ("windows", "fraud")
+JOBS = ("windows", "fraud", "health")
 
 
 def _logged(layout: Layout, name: str, marker: str, waiting: str) -> str:

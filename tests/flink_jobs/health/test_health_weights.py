@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from flink_jobs.health import job
+from flink_jobs.health import score
 from flink_jobs.health import weights
 from pipeline.config import load_config
 
@@ -18,16 +18,16 @@ def _document():
 
 def test_the_real_file_has_every_penalty():
     penalties = weights.load(REAL)
-    assert set(penalties) == set(weights.INPUTS) == set(job._VALUES)
+    assert set(penalties) == set(weights.INPUTS) == set(score.VALUES)
     assert penalties["declines"] == weights.Penalty(weight=5.0, cap=25.0, free=0.0)
     assert penalties["balance_drop"].free == 5000.0
 
 
 def test_weights_reach_the_score_sql():
-    score = job.score_sql(weights.load(REAL))
+    text = score.score_sql(weights.load(REAL))
     assert "LEAST(CAST(25.0 AS DOUBLE), CAST(5.0 AS DOUBLE) * GREATEST(CAST(0 AS DOUBLE), " \
-           "CAST(declines AS DOUBLE) - CAST(0.0 AS DOUBLE)))" in score
-    assert "CAST(0.002 AS DOUBLE)" in score
+           "CAST(declines AS DOUBLE) - CAST(0.0 AS DOUBLE)))" in text
+    assert "CAST(0.002 AS DOUBLE)" in text
 
 
 def _mutated(change):
