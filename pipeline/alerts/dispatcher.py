@@ -116,7 +116,13 @@ def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, to
     after the ledger has the outcome."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic or config.flink.alerts_topic, bootstrap_servers=config.kafka.bootstrap,
+    from pipeline.kafka.admin import ensure_topics
+
+    topic = topic or config.flink.alerts_topic
+    # The dispatcher may start before the fraud job has made its topic: make it as the job would,
+    # rather than subscribe to a name that does not exist yet.
+    ensure_topics(config.kafka.bootstrap, [topic], config.cdc.partitions)
+    consumer = KafkaConsumer(topic, bootstrap_servers=config.kafka.bootstrap,
                              group_id=group_id or config.alerts.group_id, enable_auto_commit=False,
                              auto_offset_reset="earliest", isolation_level="read_committed",
                              # An alert is paged as soon as the broker has it: short fetch waits, every poll.

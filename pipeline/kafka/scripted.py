@@ -92,7 +92,7 @@ class ChangeScript:
         self.lsn += 8
         value = self.writer.watermark_record(int(at.timestamp() * 1_000_000), self.lsn)
         for partition in range(self.partitions):
-            self.producer.send(self.topics[table], value=value, partition=partition)
+            self.producer.send(self.topics[table], None, value, partition, self._delivered)
 
     @contextmanager
     def watermarks(self, at: datetime, every_s: float = 0.5) -> Iterator[None]:
