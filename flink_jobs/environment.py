@@ -43,7 +43,7 @@ def latest_checkpoint(config: Config, job: str, version: str) -> str | None:
 
 
 def settings(config: Config, layout: Layout, job: str | None = None, version: str = "",
-             restore_from: str | None = None, checkpoint_interval_ms: int | None = None) -> dict[str, str]:
+             restore_from: str | None = None) -> dict[str, str]:
     """The Flink configuration for this config: connector jars, parallelism, memory, time, checkpoints, target."""
     flink = config.flink
     jar_urls = ";".join(p.as_uri() for p in flink_stage.jars(config, layout))
@@ -70,7 +70,7 @@ def settings(config: Config, layout: Layout, job: str | None = None, version: st
         uri = directory if "://" in directory else Path(directory).as_uri()
         values.update({
             "pipeline.name": job,
-            "execution.checkpointing.interval": f"{checkpoint_interval_ms or flink.checkpoint_interval_ms} ms",
+            "execution.checkpointing.interval": f"{flink.checkpoint_interval_ms} ms",
             "execution.checkpointing.mode": "EXACTLY_ONCE",
             "execution.checkpointing.dir": uri,
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
@@ -91,7 +91,7 @@ def settings(config: Config, layout: Layout, job: str | None = None, version: st
 
 
 def table_environment(config: Config, layout: Layout, job: str | None = None, version: str = "",
-                      restore_from: str | None = None, checkpoint_interval_ms: int | None = None):
+                      restore_from: str | None = None):
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -100,7 +100,7 @@ def table_environment(config: Config, layout: Layout, job: str | None = None, ve
     os.environ.setdefault("FLINK_LOG_DIR", str(layout.logs / "flink"))
     (layout.logs / "flink").mkdir(parents=True, exist_ok=True)
     flink_conf = Configuration()
-    for key, value in settings(config, layout, job, version, restore_from, checkpoint_interval_ms).items():
+    for key, value in settings(config, layout, job, version, restore_from).items():
         flink_conf.set_string(key, value)
     env_settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(flink_conf).build()
     # PyFlink sets the root logger to WARNING while it starts; our own info events must still show.

@@ -32,9 +32,7 @@ class JobSpec:
     topics: Topics
     # Rules, parameters: what the job was built from, for the start-up log line.
     summary: dict[str, object] = field(default_factory=dict)
-    # None: [flink] checkpoint_interval_ms. A job whose sink does not wait for checkpoints sets its own.
-    checkpoint_interval_ms: int | None = None
-    # Table options for this job only (e.g. state TTL). Not part of `version`: they must not change
+    # Options for this job only (state TTL, checkpoint interval). Not part of `version`: they must not change
     # what the state holds, so a checkpoint restores into the job whatever their values.
     settings: dict[str, str] = field(default_factory=dict)
 

@@ -37,7 +37,7 @@ def prepare(config: Config, spec: JobSpec, restore_from: str | None = None):
     """The job's TableEnvironment with its settings and tables in place: ready to run its INSERT, or to
     compile it (tests read the plan the optimizer makes)."""
     t_env = table_environment(config, Layout.from_config(config), job=spec.name, version=spec.version,
-                              restore_from=restore_from, checkpoint_interval_ms=spec.checkpoint_interval_ms)
+                              restore_from=restore_from)
     for key, value in spec.settings.items():
         t_env.get_config().set(key, value)
     for statement in spec.ddl:

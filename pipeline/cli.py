@@ -304,9 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = p.add_subparsers(dest="bench", required=True)
     p = bench.add_parser("stack", help="time `up` (down first) and measure the idle stack's memory")
     p.add_argument("--settle", type=float, default=60.0, help="seconds to wait before reading memory")
-    p.add_argument("--label", default="warm", help="name for the saved result (e.g. cold, warm)")
-    p.add_argument("--save", action="store_true", help="write JSON + SVG timeline to bench/results/")
-    p.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
+    _bench_output(p, "JSON + SVG timeline", label="warm", keep="the stack")
     p.set_defaults(func=_cmd_bench_stack)
     p = bench.add_parser("cdc", help="CDC throughput and commit-to-ack latency, ours vs Debezium Server")
     p.add_argument("--rows", type=int, default=300_000, help="inserts in the throughput backlog")
@@ -314,17 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=int, default=5000, help="changes/s for the latency run")
     p.add_argument("--seconds", type=float, default=20, help="length of the latency run")
     p.add_argument("--no-debezium", action="store_true", help="measure only our reader")
-    p.add_argument("--label", default="local", help="name for the saved result")
-    p.add_argument("--save", action="store_true", help="write JSON + SVG charts to bench/results/")
+    _bench_output(p, "JSON + SVG charts", label="local")
     p.set_defaults(func=_cmd_bench_cdc)
     p = bench.add_parser("fraud", help="workload -> CDC -> Flink fraud job -> SNS: detection latency, precision, recall")
     p.add_argument("--seconds", type=float, default=120, help="how long the labelled workload runs")
     p.add_argument("--tps", type=float, default=100, help="payments per second")
     p.add_argument("--fraud-rate", type=float, default=0.01, help="chance per operation of starting a scenario")
     p.add_argument("--warmup", type=float, default=20, help="seconds of traffic without fraud before measuring")
-    p.add_argument("--label", default="local", help="name for the saved result")
-    p.add_argument("--save", action="store_true", help="write JSON + SVG to bench/results/")
-    p.add_argument("--keep-running", action="store_true", help="leave the bench stack up")
+    _bench_output(p, "JSON + SVG", label="local", keep="the bench stack")
     p.set_defaults(func=_cmd_bench_fraud)
     p = bench.add_parser("flink", help="events/s each Flink job consumes from preloaded CDC topics (stack of its own)")
     p.add_argument("--job", choices=("windows", "fraud", "health", "all"), default="all",
@@ -334,10 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="same seed, same changes")
     p.add_argument("--checkpoint-interval-ms", type=int,
                    help="the jobs' checkpoint interval, also how often they commit their progress (default 1000)")
-    p.add_argument("--save", action="store_true", help="write JSON + SVG per job to bench/results/")
-    p.add_argument("--keep-running", action="store_true", help="leave the bench stack's Kafka up")
+    _bench_output(p, "JSON + SVG per job", keep="the bench stack's Kafka")
     p.set_defaults(func=_cmd_bench_flink)
     return parser
+
+
+def _bench_output(p, what: str, label: str | None = None, keep: str | None = None) -> None:
+    """The options every benchmark shares: saving its figures, naming them, keeping its stack."""
+    if label is not None:
+        p.add_argument("--label", default=label, help="name for the saved result")
+    p.add_argument("--save", action="store_true", help=f"write {what} to bench/results/")
+    if keep is not None:
+        p.add_argument("--keep-running", action="store_true", help=f"leave {keep} up afterwards")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,7 @@ def build(config: Config, topics: Topics | None = None, rules: list[Rule] | None
                               delivery=config.flink.alerts_delivery, key_field="account_id"))
     insert = "INSERT INTO alerts\n" + "\nUNION ALL\n".join(PATTERNS[r.pattern].build(r) for r in active)
     return JobSpec(NAME, ddl, insert, topics, {"rules": ",".join(r.id for r in active)},
-                   checkpoint_interval_ms=checkpoint_interval_ms(config))
+                   settings={"execution.checkpointing.interval": f"{checkpoint_interval_ms(config)} ms"})
 
 
 def checkpoint_interval_ms(config: Config) -> int:

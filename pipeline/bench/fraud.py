@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -82,12 +83,11 @@ def run(config: Config, *, seconds: float = 120, tps: float = 200, fraud_rate: f
     install_all(config)
     supervisor = stack.build(config)
     supervisor.up(only=SERVICES)
-    seed = int(time.time()) % 100_000
+    spec = WorkloadSpec(tps=tps, duration_s=seconds, seed=int(time.time()) % 100_000, writers=2,
+                        fraud_rate=fraud_rate, daily_shape=False)
     if warmup_s > 0:
         _log.info("bench.warmup", seconds=warmup_s, tps=tps)
-        run_workload(config.postgres, WorkloadSpec(tps=tps, duration_s=warmup_s, seed=seed + 1, writers=2,
-                                                   fraud_rate=0.0, daily_shape=False))
-    spec = WorkloadSpec(tps=tps, duration_s=seconds, seed=seed, writers=2, fraud_rate=fraud_rate, daily_shape=False)
+        run_workload(config.postgres, replace(spec, duration_s=warmup_s, seed=spec.seed + 1, fraud_rate=0.0))
     started = datetime.now().astimezone()
     _log.info("bench.workload", seconds=seconds, tps=tps, fraud_rate=fraud_rate)
     stats = run_workload(config.postgres, spec)
