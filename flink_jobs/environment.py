@@ -119,6 +119,9 @@ def kafka_table_options(config: Config, topic: str, fmt: str, *, group_id: str |
         "properties.bootstrap.servers": config.kafka.bootstrap,
         "format": fmt,
         "scan.startup.mode": "earliest-offset",
+        # Only committed Kafka transactions: the CDC reader and the jobs' exactly-once sinks write
+        # transactionally, and an aborted transaction's records must never be counted.
+        "properties.isolation.level": "read_committed",
     }
     if group_id:
         options["properties.group.id"] = group_id

@@ -76,6 +76,10 @@ class KafkaConfig:
     # For an external cluster: its bootstrap list. Empty: host:port of the managed broker.
     bootstrap_servers: str = ""
     heap: str = "512m"
+    # Topics the project creates get this replication factor and min.insync.replicas (with acks=all,
+    # a write succeeds once that many replicas have it). 1/1 for the one local broker; e.g. 3/2 on MSK.
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
 
     @property
     def bootstrap(self) -> str:
@@ -262,10 +266,38 @@ class CdcConfig:
     emit_truncate: bool = True
     # Seconds between heartbeat records on <prefix>.heartbeat; 0 turns them off.
     heartbeat_interval_s: float = 0.0
-    # Watermark records (op "m") in every partition of every table topic, at most this often while
-    # transactions flow, so event-time consumers (Flink) move on over quiet partitions
+    # Watermark records (op "m") in every partition of the topics of `watermark_tables`, at most this
+    # often while transactions flow, so event-time consumers (Flink) move on over quiet partitions
     # (pipeline/cdc/watermarks.py). 0 turns them off (for consumers that know only Debezium's ops).
     watermark_interval_ms: int = 50
+    # Only the tables the event-time jobs read get them; every other topic is plain Debezium.
+    watermark_tables: tuple[str, ...] = ("transactions", "logins", "accounts", "merchants")
+    # exactly-once: change events are written in Kafka transactions with the reader's checkpoint, so
+    # read_committed consumers see each change once even across crashes (pipeline/cdc/transactions.py).
+    # at-least-once: for clusters without transactions; a crash may resend the unacknowledged tail.
+    delivery: str = "exactly-once"
+    # A Kafka transaction gathers whole Postgres transactions for this long (or this many events),
+    # then commits: the price of exactly-once in latency, and what amortises the commit's round trip.
+    transaction_interval_ms: int = 10
+    transaction_max_events: int = 50_000
+    # The longest one Kafka transaction may stay open (capped by the brokers' transaction.max.timeout.ms):
+    # the largest Postgres transaction, and the whole initial snapshot, must be written within it.
+    transaction_timeout_ms: int = 900_000
+    # A change Kafka refuses for good (larger than max.message.bytes, invalid): "stop" halts the reader
+    # (exit 3, the slot keeps the WAL, `status` names the record and the fix); "dead-letter" writes a
+    # description of it to `dead_letter_topic` instead (the dispatcher pages on-call) and goes on.
+    on_rejected: str = "stop"
+    dead_letter_topic: str = ""  # empty: <topic_prefix>.cdc.dead_letter
+    max_message_bytes: int = 1_000_000  # the producer's limit; the topics' max.message.bytes must allow it
+    # After a delete (and a key change), a record with the old key and no value, so compaction can
+    # forget the row. Off by default: Druid's Kafka ingestion counts null records as unparseable.
+    tombstones: bool = False
+    # Reference tables keep every current row forever (compacted), so a job started long after
+    # retention still finds each version; the rest are deleted after retention_ms.
+    compacted_tables: tuple[str, ...] = ("accounts", "merchants", "customers", "cards")
+    retention_ms: int = 604_800_000
+    # Any other topic-level config for the table topics the reader creates ("key=value,...").
+    topic_config: dict[str, str] = field(default_factory=dict)
     # Where the reader keeps snapshot progress and schema versions (relative to the run dir).
     state_dir: str = "data/cdc"
     metrics_port: int = 29180
@@ -502,5 +534,18 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"[cdc] partitions = {cdc.partitions}: use 1 or more")
     if cdc.watermark_interval_ms < 0:
         raise ConfigError(f"[cdc] watermark_interval_ms = {cdc.watermark_interval_ms}: use 0 (off) or more")
+    if cdc.delivery not in {"exactly-once", "at-least-once"}:
+        raise ConfigError(f"[cdc] delivery = {cdc.delivery!r}: use 'exactly-once' (Kafka transactions) or "
+                          "'at-least-once' (clusters without transactions)")
+    if cdc.on_rejected not in {"stop", "dead-letter"}:
+        raise ConfigError(f"[cdc] on_rejected = {cdc.on_rejected!r}: use 'stop' or 'dead-letter'")
+    for name, low in (("transaction_interval_ms", 0), ("transaction_max_events", 1), ("transaction_timeout_ms", 1000),
+                      ("max_message_bytes", 1000), ("retention_ms", -1)):
+        if getattr(cdc, name) < low:
+            raise ConfigError(f"[cdc] {name} = {getattr(cdc, name)}: use {low} or more")
+    kafka = config.kafka
+    if kafka.replication_factor < 1 or not 1 <= kafka.min_insync_replicas <= kafka.replication_factor:
+        raise ConfigError(f"[kafka] replication_factor = {kafka.replication_factor}, min_insync_replicas = "
+                          f"{kafka.min_insync_replicas}: need 1 <= min_insync_replicas <= replication_factor")
     if config.stack.port_offset < 0 or config.stack.port_offset > 20000:
         raise ConfigError(f"[stack] port_offset = {config.stack.port_offset}: choose 0..20000")

@@ -29,7 +29,7 @@ class PendingTransaction:
     def acked(self, err, msg=None) -> None:
         """Delivery callback (confluent-kafka calls it with (err, msg))."""
         if err is not None:
-            self.tracker.failed = err
+            self.tracker.failures.append((self, err, msg))
             return
         self.outstanding -= 1
         if self.outstanding == 0 and self.end_lsn is not None:
@@ -39,7 +39,9 @@ class PendingTransaction:
 class AckTracker:
     def __init__(self, confirmed_lsn: int) -> None:
         self.confirmed_lsn = confirmed_lsn
-        self.failed = None  # the first delivery error; the reader stops on it
+        # Delivery errors not yet handled: (transaction, KafkaError, message). The reader takes them
+        # from here after each poll (a refused record, or a transaction to resend).
+        self.failures: list = []
         self._pending: deque[PendingTransaction] = deque()
 
     def begin(self, commit_us: int = 0) -> PendingTransaction:

@@ -35,6 +35,11 @@ class Metrics:
     started_at: float = field(default_factory=time.time)
     error: str = ""
     fence: str = ""  # id of the newest fence message whose transaction Kafka acknowledged
+    delivery: str = "exactly-once"  # [cdc] delivery in force
+    rewinds: int = 0  # Kafka transactions aborted and read again from the slot
+    skipped_transactions: int = 0  # resent by Postgres after a restart, already in Kafka
+    rejected: int = 0  # records Kafka refused for good
+    dead_letters: int = 0  # of those, written to the dead-letter topic
 
     def lag_bytes(self) -> int:
         return max(0, max(self.server_lsn, self.received_lsn) - self.confirmed_lsn)
@@ -51,7 +56,9 @@ class Metrics:
             "confirmed_lsn": format_lsn(self.confirmed_lsn), "server_lsn": format_lsn(self.server_lsn),
             "lag_bytes": self.lag_bytes(), "lag_seconds": round(self.lag_seconds(), 3),
             "last_event_at": self.last_event_at, "uptime_s": round(time.time() - self.started_at, 1),
-            "error": self.error, "fence": self.fence,
+            "error": self.error, "fence": self.fence, "delivery": self.delivery, "rewinds": self.rewinds,
+            "skipped_transactions": self.skipped_transactions, "rejected": self.rejected,
+            "dead_letters": self.dead_letters,
         }
 
     def prometheus(self) -> str:
@@ -70,6 +77,12 @@ class Metrics:
                round(self.lag_seconds(), 3))
         metric("last_event_timestamp_seconds", "gauge", "When the newest event was produced.", self.last_event_at)
         metric("confirmed_lsn", "gauge", "LSN confirmed to Postgres.", self.confirmed_lsn)
+        metric("rewinds_total", "counter", "Kafka transactions aborted and read again from the slot.", self.rewinds)
+        metric("skipped_transactions_total", "counter", "Resent transactions Kafka already held.",
+               self.skipped_transactions)
+        metric("rejected_total", "counter", "Change events Kafka refused for good.", self.rejected)
+        metric("dead_letters_total", "counter", "Refused events written to the dead-letter topic.", self.dead_letters)
+        lines.append(f'cdc_delivery{{mode="{self.delivery}"}} 1')
         lines.append(f'cdc_up{{phase="{self.phase}"}} 1')
         return "\n".join(lines) + "\n"
 

@@ -1,10 +1,20 @@
 """The CDC reader: Postgres logical replication (pgoutput) -> Debezium-style events in Kafka.
 
 Order of work: preflight checks, publication, topics, slot (and the initial
-snapshot when the mode asks for one), then the stream. The only position that
-matters is the slot's confirmed LSN, and it moves only past transactions whose
-every event Kafka has acknowledged (`acks.AckTracker`), so kill -9 at any
-moment loses nothing: Postgres resends the unacknowledged tail.
+snapshot when the mode asks for one), then the stream. The slot's confirmed
+LSN moves only past transactions Kafka holds, so kill -9 at any moment loses
+nothing: Postgres resends the rest.
+
+Two delivery modes ([cdc] delivery):
+- exactly-once (default): events are written in Kafka transactions that end
+  with the reader's checkpoint (transactions.py, checkpoint.py). Confirmed to
+  Postgres after the Kafka commit; at start the newest committed checkpoint
+  says which resent Postgres transactions Kafka already has, and those are
+  skipped. A transaction Kafka could not commit (Kafka away past the timeout,
+  a refused record to divert) is aborted and read again from the slot.
+- at-least-once: plain idempotent producer; the slot moves past transactions
+  whose every event Kafka acknowledged (acks.AckTracker); after a crash the
+  unacknowledged tail may reach Kafka twice, with the same (table, key, lsn).
 """
 
 from __future__ import annotations
@@ -17,26 +27,32 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import psycopg
 
 from pipeline import log
 from pipeline.cdc import catalog, slot as slots
 from pipeline.cdc import snapshot as snapshots
+from pipeline.cdc import checkpoint as checkpoints
 from pipeline.cdc.acks import AckTracker, PendingTransaction
 from pipeline.cdc.catalog import CdcError, TableInfo
+from pipeline.cdc.checkpoint import Checkpoint
 from pipeline.cdc.envelope import EnvelopeWriter, Topics
 from pipeline.cdc.masking import masks_for_table
 from pipeline.cdc.metrics import Metrics
 from pipeline.cdc.pgoutput import (PG_EPOCH_US, Begin, Commit, Decoder, Delete, Insert, LogicalMessage, Origin,
                                    Relation, StreamAbort, StreamCommit, StreamStart, StreamStop, Truncate,
                                    TypeMessage, Update, format_lsn)
+from pipeline.cdc.rejections import Rejection
 from pipeline.cdc.rows import RowCodec, TableShape, partition_column
 from pipeline.cdc.state import ReaderState
+from pipeline.cdc.transactions import KafkaTransactions
 from pipeline.cdc.typemap import SESSION_OPTIONS, TypeMap
 from pipeline.cdc.watermarks import WatermarkClock
 from pipeline.config import CdcConfig, PostgresConfig
-from pipeline.kafka.admin import ensure_topics
-from pipeline.kafka.producer import ChangeProducer, ProducerSettings
+from pipeline.kafka.admin import TopicSpec, ensure
+from pipeline.kafka.producer import (ChangeProducer, ProducerSettings, RecordRejected, TransactionAborted,
+                                     is_permanent)
 
 _log = log.get("cdc")
 _XLOG = struct.Struct(">QQQ")
@@ -56,22 +72,42 @@ class _Table:
     version: int
 
 
+class _Rewind(Exception):
+    """The open Kafka transaction was aborted: read again from the slot's confirmed position."""
+
+
+@dataclass(frozen=True)
+class KafkaTopology:
+    """How the reader's topics are made on the cluster (from [kafka])."""
+
+    replication: int = 1
+    min_insync_replicas: int = 1
+
+
 class Reader:
     def __init__(self, cdc: CdcConfig, pg: PostgresConfig, bootstrap: str, state_dir: Path,
-                 metrics: Metrics | None = None) -> None:
-        self.cdc, self.pg, self.bootstrap = cdc, pg, bootstrap
+                 metrics: Metrics | None = None, topology: KafkaTopology = KafkaTopology()) -> None:
+        self.cdc, self.pg, self.bootstrap, self.topology = cdc, pg, bootstrap, topology
+        self.exactly_once = cdc.delivery == "exactly-once"
         self.topics = Topics(cdc.topic_prefix)
         self.state = ReaderState.load(state_dir / f"{pg.database}-{cdc.slot}.json")
         self.metrics = metrics or Metrics()
+        self.metrics.delivery = cdc.delivery
         self.stop_event = threading.Event()
         self.envelope = EnvelopeWriter(cdc.topic_prefix, pg.database)
         self.tracker = AckTracker(0)
-        self.metrics.oldest_unacked_commit_us = self.tracker.oldest_commit_us
+        self.confirmed_lsn = 0  # what the slot may be told: every change before it is in Kafka
+        self.kafka: KafkaTransactions | None = None  # exactly-once mode, after prepare()
+        self.metrics.oldest_unacked_commit_us = self._oldest_pending_commit_us
+        self.dead_letter_topic = cdc.dead_letter_topic or f"{cdc.topic_prefix}.cdc.dead_letter"
+        self._divert: set[tuple] = set()  # records to dead-letter when Postgres sends them again
+        self._skipping = False  # the Postgres transaction being received is already in Kafka
         self._streaming = False
         self._fence: tuple[str, PendingTransaction] | None = None
         self._tables: dict[str, _Table] = {}  # schema.table -> table
         self._by_relid: dict[int, _Table] = {}
         self._partitions: dict[str, int] = {}
+        self._watermark_topics: dict[str, int] = {}  # topic -> partitions, for watermark records
         self._repl: psycopg.Connection | None = None
         self._last_status = 0.0
         self._txn: PendingTransaction | None = None
@@ -103,19 +139,51 @@ class Reader:
         slots.ensure_publication(self._catalog, self.cdc.publication, [i.shape.qualified for i in infos],
                                  create=self.cdc.create_publication)
         self.typemap = TypeMap(catalog.type_lookup(self._catalog))
+        cdc = self.cdc
         self.producer = ChangeProducer(
-            ProducerSettings(self.bootstrap, self.cdc.linger_ms, self.cdc.batch_size, self.cdc.compression,
-                             self.cdc.max_buffered_messages), on_wait=self._waiting_for_kafka)
+            ProducerSettings(self.bootstrap, cdc.linger_ms, cdc.batch_size, cdc.compression,
+                             cdc.max_buffered_messages,
+                             transactional_id=f"cdc-olap.{self.pg.database}.{cdc.slot}" if self.exactly_once else None,
+                             transaction_timeout_ms=cdc.transaction_timeout_ms,
+                             max_message_bytes=cdc.max_message_bytes),
+            on_wait=self._waiting_for_kafka)
         self.producer.check_reachable()
-        table_topics = [self.topics.table(i.shape.schema, i.shape.name) for i in infos]
-        ensure_topics(self.bootstrap, table_topics, self.cdc.partitions)
-        extra = [self.topics.transaction] if self.cdc.transaction_topic else []
-        extra += [self.topics.heartbeat] if self.cdc.heartbeat_interval_s > 0 else []
-        if extra:
-            ensure_topics(self.bootstrap, extra, 1)
+        ensure(self.bootstrap, self._topic_specs(infos))
+        if self.exactly_once:
+            # Fences an older reader of this slot and aborts what it left open, then asks Kafka
+            # what is already committed there.
+            self.producer.init_transactions()
+            found = checkpoints.read_latest(self.bootstrap, cdc.topic_prefix, self.pg.database, cdc.slot)
+            self.kafka = KafkaTransactions(self.producer, checkpoints.topic(cdc.topic_prefix),
+                                           checkpoints.key(self.pg.database, cdc.slot),
+                                           cdc.transaction_interval_ms / 1000, cdc.transaction_max_events,
+                                           found or Checkpoint())
+            _log.info("cdc.kafka_checkpoint", found=found is not None,
+                      end_lsn=format_lsn(found.end_lsn) if found else "-",
+                      snapshot_done=found.snapshot_done if found else False)
         for info in infos:
             self._table_for(info.shape)
         return infos
+
+    def _topic_specs(self, infos: list[TableInfo]) -> list[TopicSpec]:
+        """Every topic this reader writes, with its policy: reference tables compacted (a late
+        consumer still finds every current row), the rest kept for retention_ms."""
+        cdc, topo = self.cdc, self.topology
+        common = {"min.insync.replicas": str(topo.min_insync_replicas)}
+        specs = []
+        for info in infos:
+            policy = ({"cleanup.policy": "compact"} if info.shape.name in cdc.compacted_tables
+                      else {"cleanup.policy": "delete", "retention.ms": str(cdc.retention_ms)})
+            specs.append(TopicSpec(self.topics.table(info.shape.schema, info.shape.name), cdc.partitions,
+                                   topo.replication, {**common, **policy, **cdc.topic_config}))
+        one = [self.topics.transaction] if cdc.transaction_topic else []
+        one += [self.topics.heartbeat] if cdc.heartbeat_interval_s > 0 else []
+        one += [self.dead_letter_topic] if cdc.on_rejected == "dead-letter" else []
+        specs += [TopicSpec(name, 1, topo.replication, dict(common)) for name in one]
+        if self.exactly_once:
+            spec = checkpoints.topic_spec(cdc.topic_prefix, topo.replication)
+            specs.append(TopicSpec(spec.name, 1, spec.replication, {**common, **spec.configs}))
+        return specs
 
     def _table_for(self, shape: TableShape) -> _Table:
         current = self._tables.get(shape.qualified)
@@ -133,6 +201,8 @@ class Reader:
                       columns=",".join(shape.columns))
         table = _Table(codec, topic, self._partitions[topic], version)
         self._tables[shape.qualified] = table
+        if shape.name in self.cdc.watermark_tables:
+            self._watermark_topics[topic] = table.partitions
         return table
 
     # ---- the run ----
@@ -141,7 +211,26 @@ class Reader:
         infos = self.prepare()
         self._repl = self._connect_replication()
         start_lsn = self._position(infos)
-        self._stream(start_lsn)
+        while True:
+            try:
+                self._stream(start_lsn)
+                return
+            except _Rewind as why:
+                start_lsn = self._rewind(str(why))
+
+    def _rewind(self, why: str) -> int:
+        """Abort the open Kafka transaction and restart replication at the confirmed LSN: Postgres
+        sends every transaction after it again, and the checkpoint skips what Kafka already has."""
+        self.kafka.abort()
+        self.metrics.rewinds += 1
+        _log.warning("cdc.rewind", reason=why, restart_lsn=format_lsn(self.confirmed_lsn))
+        if self._repl is not None and not self._repl.closed:
+            self._repl.close()
+        self._repl = self._connect_replication()
+        self.tracker = AckTracker(self.confirmed_lsn)
+        self._txn, self._skipping, self._streaming = None, False, False
+        self._watermarks = WatermarkClock(self.cdc.watermark_interval_ms / 1000)
+        return self.confirmed_lsn
 
     def _position(self, infos: list[TableInfo]) -> int:
         """Find or create the slot; take the snapshot the mode asks for; return where streaming starts."""
@@ -158,12 +247,20 @@ class Reader:
                 _log.warning("cdc.slot_invalidated", slot=self.cdc.slot, action="drop and re-snapshot")
                 slots.drop_slot(self._catalog, self.cdc.slot)
                 info = None
+            elif self.kafka is not None and progress.status == "running" and not self.kafka.committed.snapshot_done \
+                    and self.cdc.create_slot:
+                # Exactly-once: the interrupted snapshot was one Kafka transaction that never
+                # committed, so none of it is visible. Take it again, lined up with a new slot.
+                _log.warning("cdc.snapshot_restart", slot=self.cdc.slot,
+                             reason="the interrupted snapshot was never committed to Kafka")
+                slots.drop_slot(self._catalog, self.cdc.slot)
+                info = None
         if info is None:
             if not self.cdc.create_slot:
                 raise CdcError(f"replication slot {self.cdc.slot} does not exist: create it "
                                f"(SELECT pg_create_logical_replication_slot('{self.cdc.slot}', 'pgoutput')) "
                                "or set [cdc] create_slot = true")
-            if progress.status != "none" and mode == "initial":
+            if progress.status == "done" and mode == "initial":
                 raise CdcError(
                     f"replication slot {self.cdc.slot} is gone but this reader already streamed from it "
                     f"(state {self.state.path}): changes may be missing. Use snapshot_mode = 'when_needed' to "
@@ -181,15 +278,22 @@ class Reader:
                 self.state.save()
             return created.consistent_point
         start = info.confirmed_flush_lsn or 0
+        if self.kafka is not None and progress.status == "running" and self.kafka.committed.snapshot_done:
+            # Died between the snapshot's Kafka commit and saving that fact locally.
+            progress.status = "done"
+            self.state.save()
         if progress.status == "running" or (progress.status == "none" and mode in ("initial", "when_needed")
                                             and not self.state.exists):
-            # A snapshot that crashed half way, or a slot made by someone else: read the rest now.
+            # A snapshot that crashed half way (at-least-once), or a slot made by someone else: read the rest now.
             if progress.status != "running":
                 progress.status, progress.lsn = "running", start
             self._snapshot(infos, None, progress.lsn or start)
         return start
 
     def _snapshot(self, infos: list[TableInfo], exported: str | None, lsn: int) -> None:
+        """Exactly-once: the whole snapshot is one Kafka transaction (all of it or none becomes
+        visible; bounded by [cdc] transaction_timeout_ms). At-least-once: resumable after the last
+        acknowledged key."""
         self.metrics.phase = "snapshot"
         source = self.envelope.source(ts_us=time.time_ns() // 1000, txid=None, snapshot="true")
         started = time.monotonic()
@@ -199,16 +303,31 @@ class Reader:
             self._send(table, source, lsn, "r", None, values)
 
         def flush() -> None:
-            self.producer.flush()
-            self._fail_if_delivery_failed()
+            if self.kafka is None:
+                self.producer.flush()
+            else:
+                self.producer.poll(0)
+            self._handle_delivery_failures()
             self.metrics.phase = "snapshot"
 
+        if self.kafka is not None:
+            self.kafka.ensure_open()
         txn = self.tracker.begin(time.time_ns() // 1000)  # the snapshot is one "transaction" for acknowledgement purposes
         self._txn = txn
         rows = snapshots.take(self.pg.dsn(), infos, self.state, emit, flush, exported_snapshot=exported,
-                              fetch_rows=self.cdc.snapshot_fetch_rows, on_row=self._count_snapshot_row)
+                              fetch_rows=self.cdc.snapshot_fetch_rows, on_row=self._count_snapshot_row,
+                              resumable=self.kafka is None)
         self.tracker.commit(txn, lsn)
         self._txn = None
+        if self.kafka is not None:
+            self.kafka.snapshot_done(lsn)
+            try:
+                self.confirmed_lsn = max(self.confirmed_lsn, self.kafka.commit().end_lsn)
+            except TransactionAborted as exc:
+                raise CdcError(f"Kafka could not commit the snapshot's transaction ({exc}); nothing of it is "
+                               "visible: start the reader again (it takes the snapshot again). A snapshot "
+                               "longer than [cdc] transaction_timeout_ms cannot commit: use snapshot_mode = "
+                               "'never' and the batch backfill for large tables") from None
         self.state.snapshot.status = "done"
         self.state.save()
         seconds = time.monotonic() - started
@@ -222,14 +341,17 @@ class Reader:
 
     def _stream(self, start_lsn: int) -> None:
         cdc = self.cdc
-        self.tracker.confirmed_lsn = max(self.tracker.confirmed_lsn, start_lsn)
-        self.metrics.confirmed_lsn = self.tracker.confirmed_lsn
+        self.confirmed_lsn = self.tracker.confirmed_lsn = max(self.confirmed_lsn, self.tracker.confirmed_lsn,
+                                                              start_lsn)
+        self.metrics.confirmed_lsn = self.confirmed_lsn
         repl = self._repl
         repl.execute(f"START_REPLICATION SLOT {cdc.slot} LOGICAL {format_lsn(start_lsn)} "
                      f"(proto_version '1', publication_names '{cdc.publication}', messages 'true')")
         self.metrics.phase = "streaming"
         self._streaming = True
-        _log.info("cdc.streaming", slot=cdc.slot, start_lsn=format_lsn(start_lsn), tables=len(self._tables))
+        self.state.clear_failure()
+        _log.info("cdc.streaming", slot=cdc.slot, start_lsn=format_lsn(start_lsn), tables=len(self._tables),
+                  delivery=cdc.delivery)
         pgconn = repl.pgconn
         sock = pgconn.socket
         decoder = Decoder()
@@ -249,7 +371,7 @@ class Reader:
                 if cdc.heartbeat_interval_s > 0 and time.monotonic() - last_beat > cdc.heartbeat_interval_s:
                     self._heartbeat()
                     last_beat = time.monotonic()
-                if select.select([sock], [], [], 0.05)[0]:
+                if select.select([sock], [], [], 0.005 if self._commit_pending() else 0.05)[0]:
                     pgconn.consume_input()
                 continue
             if nbytes < 0:
@@ -271,12 +393,19 @@ class Reader:
                 metrics.server_lsn = max(metrics.server_lsn, wal_end)
                 self._housekeeping(force=bool(reply))
 
+    def _commit_pending(self) -> bool:
+        return self.kafka is not None and self.kafka.open
+
     def _housekeeping(self, force: bool = False) -> None:
         self.metrics.phase = "streaming"
         self.producer.poll(0)
-        self._fail_if_delivery_failed()
+        self._handle_delivery_failures()
+        if self.kafka is not None and self._txn is None and self.kafka.due():
+            self._commit_kafka()
+        if self.kafka is None:
+            self.confirmed_lsn = max(self.confirmed_lsn, self.tracker.confirmed_lsn)
         if self._fence is not None and self._fence[1].end_lsn is not None \
-                and self.tracker.confirmed_lsn >= self._fence[1].end_lsn:
+                and self.confirmed_lsn >= self._fence[1].end_lsn:
             self.metrics.fence = self._fence[0]
             self._fence = None
         now = time.monotonic()
@@ -284,23 +413,42 @@ class Reader:
             self._send_status()
             self._last_status = now
 
+    def _commit_kafka(self) -> None:
+        """Commit the open Kafka transaction (between Postgres transactions only)."""
+        try:
+            committed = self.kafka.commit()
+        except TransactionAborted as exc:
+            raise _Rewind(f"Kafka transaction aborted: {exc}") from None
+        self.confirmed_lsn = max(self.confirmed_lsn, committed.end_lsn)
+
+    def _idle(self) -> bool:
+        """Nothing received is still on its way to Kafka."""
+        if self._txn is not None:
+            return False
+        return not self.kafka.open if self.kafka is not None else self.tracker.idle()
+
     def _send_status(self) -> None:
-        tracker, metrics = self.tracker, self.metrics
-        if self._txn is None and tracker.idle() and metrics.server_lsn > tracker.confirmed_lsn:
-            # Nothing in flight: everything before the server's position was sent and acknowledged
+        metrics = self.metrics
+        if self._idle() and metrics.server_lsn > self.confirmed_lsn:
+            # Nothing in flight: everything before the server's position was sent and committed
             # (or is outside the publication), so the slot may move on and release WAL.
-            tracker.confirmed_lsn = metrics.server_lsn
-        lsn = tracker.confirmed_lsn
+            self.confirmed_lsn = metrics.server_lsn
+        lsn = self.confirmed_lsn
         metrics.confirmed_lsn = lsn
         now_pg = time.time_ns() // 1000 - PG_EPOCH_US
         self._repl.pgconn.put_copy_data(_STATUS.pack(b"r", max(lsn, metrics.received_lsn), lsn, lsn, now_pg, 0))
         self._repl.pgconn.flush()
 
+    def _oldest_pending_commit_us(self) -> int | None:
+        if self.kafka is not None:
+            return self.kafka.oldest_commit_us()
+        return self.tracker.oldest_commit_us()
+
     def _waiting_for_kafka(self) -> None:
-        """Called while the producer's buffer is full (Kafka slow or down): keep the replication
-        connection alive, read no more WAL, and give up only when asked to stop."""
+        """Called while the producer's buffer is full or a commit waits (Kafka slow or down): keep
+        the replication connection alive, read no more WAL, and give up only when asked to stop."""
         self.metrics.phase = "waiting_for_kafka"
-        self._fail_if_delivery_failed()
+        self._handle_delivery_failures(inside_wait=True)
         if self.stop_event.is_set():
             raise Stopped()
         now = time.monotonic()
@@ -308,36 +456,85 @@ class Reader:
             self._send_status()
             self._last_status = now
 
-    def _fail_if_delivery_failed(self) -> None:
-        if self.tracker.failed is not None:
-            raise CdcError(f"Kafka rejected a change event: {self.tracker.failed}; the slot was not moved past it, "
-                           "so a restart resends it")
+    def _handle_delivery_failures(self, inside_wait: bool = False) -> None:
+        """Delivery errors since the last poll. A record refused for good stops the reader or goes
+        to the dead-letter topic (rejections.py); anything else ends the open Kafka transaction,
+        which is then read again (exactly-once), or stops the reader (at-least-once)."""
+        failures = self.tracker.failures
+        if not failures:
+            return
+        self.tracker.failures = []
+        for txn, err, msg in failures:
+            if not is_permanent(err):
+                if self.kafka is not None:
+                    if inside_wait:
+                        continue  # the commit that waits raises TransactionAborted for it
+                    raise _Rewind(f"delivery failed: {err.str()}")
+                raise CdcError(f"Kafka did not take a change event: {err.str()}; the slot was not moved past it, "
+                               "so a restart resends it")
+            rejection = Rejection.of(msg.topic(), msg.key(), msg.value(), err)
+            self._rejected(rejection, txn, after_send=True, inside_wait=inside_wait)
+
+    def _rejected(self, rejection: Rejection, txn: PendingTransaction | None, *, after_send: bool,
+                  inside_wait: bool = False) -> None:
+        self.metrics.rejected += 1
+        if self.cdc.on_rejected == "stop":
+            raise rejection.error()
+        _log.error("cdc.dead_letter", record=rejection.describe(), dead_letter_topic=self.dead_letter_topic)
+        if self.kafka is not None and after_send:
+            # Kafka refused it inside the open transaction, which can now only abort: divert it
+            # when Postgres sends it again. (Inside a waiting commit, the commit raises for it.)
+            self._divert.add(rejection.identity)
+            if inside_wait:
+                return
+            raise _Rewind(f"diverting a refused record to {self.dead_letter_topic}")
+        # At-least-once (or refused before sending): its place in the transaction goes to the dead letter.
+        callback = txn.acked if txn is not None else _no_ack
+        if not after_send and txn is not None:
+            txn.sent()
+        self.producer.send(self.dead_letter_topic, orjson.dumps(rejection.key), rejection.dead_letter(), 0, callback)
+        self.metrics.dead_letters += 1
 
     # ---- message handlers ----
 
     def _on_begin(self, msg: Begin, lsn: int) -> None:
-        self._txn = self.tracker.begin(msg.commit_ts_us)
         self._xid, self._final_lsn = msg.xid, msg.final_lsn
+        self.metrics.last_commit_us = msg.commit_ts_us
+        if self.kafka is not None and self.kafka.committed.covers(msg.final_lsn):
+            # Kafka already holds this transaction (committed just before the slot was confirmed).
+            self._skipping = True
+            self.metrics.skipped_transactions += 1
+            return
+        self._skipping = False
+        if self.kafka is not None:
+            self.kafka.ensure_open()
+            self.kafka.started(msg.commit_ts_us)
+        self._txn = self.tracker.begin(msg.commit_ts_us)
         self._source = self.envelope.source(ts_us=msg.commit_ts_us, txid=msg.xid, snapshot="false")
         self._counts: Counter = Counter()
         self._order = 0
-        self.metrics.last_commit_us = msg.commit_ts_us
         if self.cdc.transaction_topic:
-            self.producer.send(self.topics.transaction, None, self.envelope.transaction_record(
-                "BEGIN", msg.xid, msg.commit_ts_us, msg.final_lsn), 0, self._txn.acked)
-            self._txn.sent()
+            self._produce(self.topics.transaction, None, self.envelope.transaction_record(
+                "BEGIN", msg.xid, msg.commit_ts_us, msg.final_lsn), 0)
 
     def _on_commit(self, msg: Commit, lsn: int) -> None:
+        if self._skipping:
+            self._skipping = False
+            self.confirmed_lsn = max(self.confirmed_lsn, msg.end_lsn)  # in Kafka, as is all before it
+            return
         txn = self._txn
         if self.cdc.transaction_topic:
-            self.producer.send(self.topics.transaction, None, self.envelope.transaction_record(
-                "END", self._xid, msg.commit_ts_us, self._final_lsn, dict(self._counts)), 0, txn.acked)
-            txn.sent()
+            self._produce(self.topics.transaction, None, self.envelope.transaction_record(
+                "END", self._xid, msg.commit_ts_us, self._final_lsn, dict(self._counts)), 0)
         self._txn = None
         self.tracker.commit(txn, msg.end_lsn)
         self.metrics.transactions += 1
         self._watermarks.committed(msg.commit_ts_us, msg.end_lsn)
+        if self.kafka is not None:
+            self.kafka.pg_committed(msg.end_lsn, self._xid)
         self._send_watermarks()
+        if self.kafka is not None and self.kafka.due():
+            self._commit_kafka()
 
     def _on_relation(self, msg: Relation, lsn: int) -> None:
         key = catalog.primary_key(self._catalog, msg.namespace, msg.name) or tuple(
@@ -350,26 +547,38 @@ class Reader:
         self.typemap.forget(msg.oid)
 
     def _on_message(self, msg: LogicalMessage, lsn: int) -> None:
-        if msg.prefix == FENCE_PREFIX and self._txn is not None:
+        if msg.prefix != FENCE_PREFIX:
+            return
+        if self._txn is not None:
             self._fence = (msg.content.decode(errors="replace"), self._txn)
+        elif self._skipping:
+            # Its transaction is already in Kafka: the fence has passed once the slot catches up.
+            self.metrics.fence = msg.content.decode(errors="replace")
 
     def _on_insert(self, msg: Insert, lsn: int) -> None:
-        self._send(self._by_relid[msg.relid], self._source, lsn, "c", None, msg.new)
+        if not self._skipping:
+            self._send(self._by_relid[msg.relid], self._source, lsn, "c", None, msg.new)
 
     def _on_update(self, msg: Update, lsn: int) -> None:
+        if self._skipping:
+            return
         table = self._by_relid[msg.relid]
-        if msg.old_kind == "K":
-            # The key changed: like Debezium, a delete of the old key and a create of the new one.
+        codec = table.codec
+        if msg.old is not None and codec.key_changed(msg.old, msg.new):
+            # The key changed: like Debezium, a delete under the old key (and its tombstone) and a
+            # create under the new one. With REPLICA IDENTITY FULL the old row comes whole ('O'),
+            # otherwise only its key ('K').
             self._send(table, self._source, lsn, "d", msg.old, None)
-            self._send(table, self._source, lsn, "c", None, msg.new)
+            self._send(table, self._source, lsn, "c", None, msg.new, old_for_toast=msg.old)
             return
         self._send(table, self._source, lsn, "u", msg.old, msg.new)
 
     def _on_delete(self, msg: Delete, lsn: int) -> None:
-        self._send(self._by_relid[msg.relid], self._source, lsn, "d", msg.old, None)
+        if not self._skipping:
+            self._send(self._by_relid[msg.relid], self._source, lsn, "d", msg.old, None)
 
     def _on_truncate(self, msg: Truncate, lsn: int) -> None:
-        if not self.cdc.emit_truncate:
+        if not self.cdc.emit_truncate or self._skipping:
             return
         for relid in msg.relids:
             table = self._by_relid.get(relid)
@@ -379,15 +588,22 @@ class Reader:
             value = self.envelope.change(self._source, shape.schema, shape.name, lsn, "t", None, None, table.version)
             # No key orders a truncate against a table's rows, so every partition gets it, in place.
             for partition in range(table.partitions):
-                self.producer.send(table.topic, None, value, partition, self._txn.acked)
-                self._txn.sent()
+                self._produce(table.topic, None, value, partition)
             self._counts[shape.qualified] += 1
 
-    def _send(self, table: _Table, source: dict, lsn: int, op: str, old: tuple | None, new: tuple | None) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int) -> None:
+        """One record of the current Postgres transaction (counted for its acknowledgement)."""
+        self.producer.send(topic, key, value, partition, self._txn.acked)
+        self._txn.sent()
+        if self.kafka is not None:
+            self.kafka.added()
+
+    def _send(self, table: _Table, source: dict, lsn: int, op: str, old: tuple | None, new: tuple | None,
+              old_for_toast: tuple | None = None) -> None:
         codec = table.codec
         shape = codec.shape
         before = codec.row(old) if old is not None else None
-        after = codec.row(new, old) if new is not None else None
+        after = codec.row(new, old if old_for_toast is None else old_for_toast) if new is not None else None
         ident = new if new is not None else old
         transaction = None
         if op != "r" and self.cdc.transaction_topic:
@@ -399,26 +615,44 @@ class Reader:
         value = self.envelope.change(source, shape.schema, shape.name, lsn, op, before, after, table.version,
                                      transaction)
         key = self.envelope.key(codec.key(ident))
-        self.producer.send(table.topic, key, value, codec.partition(ident, table.partitions), self._txn.acked)
-        self._txn.sent()
+        partition = codec.partition(ident, table.partitions)
+        if self._divert and (table.topic, key, lsn, op) in self._divert:
+            self._divert.discard((table.topic, key, lsn, op))
+            self._rejected(Rejection.of(table.topic, key, value, _Diverted()), self._txn, after_send=False)
+            return
+        try:
+            self._produce(table.topic, key, value, partition)
+        except RecordRejected as exc:
+            self._rejected(Rejection.of(table.topic, key, value, exc.err), self._txn, after_send=False)
+            return
+        if op == "d" and self.cdc.tombstones:
+            self._produce(table.topic, key, None, partition)
         metrics = self.metrics
         metrics.events += 1
         metrics.bytes += len(value)
         metrics.last_event_at = time.time()
 
     def _send_watermarks(self) -> None:
-        """A watermark record in every partition of every table topic, when one is due (watermarks.py).
-        Not acknowledged through the tracker: a lost one only delays consumers until the next."""
+        """A watermark record in every partition of the watermark tables' topics, when one is due
+        (watermarks.py). At-least-once: not acknowledged through the tracker (a lost one only delays
+        consumers until the next). Exactly-once: inside the Kafka transaction, after the Postgres
+        transactions they vouch for."""
+        if not self._watermark_topics:
+            return
         due = self._watermarks.due()
         if due is None:
             return
         value = self.envelope.watermark_record(*due)
-        for topic, partitions in self._partitions.items():
+        if self.kafka is not None:
+            self.kafka.ensure_open()
+        for topic, partitions in self._watermark_topics.items():
             for partition in range(partitions):
                 self.producer.send(topic, None, value, partition, _no_ack)
         self.metrics.watermarks += 1
 
     def _heartbeat(self) -> None:
+        if self.kafka is not None:
+            self.kafka.ensure_open()
         txn = self.tracker.begin(time.time_ns() // 1000)
         value = self.envelope.heartbeat_record(time.time_ns() // 1000)
         self.producer.send(self.topics.heartbeat, None, value, 0, txn.acked)
@@ -428,12 +662,23 @@ class Reader:
     # ---- shutdown ----
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flush what Kafka will still take, confirm it, and let go of the slot."""
+        """Hand Kafka what it will still take, confirm it, and let go of the slot. Exactly-once: the
+        open Kafka transaction commits if it holds only whole Postgres transactions, else aborts."""
         try:
-            if hasattr(self, "producer"):
+            if self.kafka is not None and self.kafka.open:
+                try:
+                    if self._txn is None and self.tracker.failures == []:
+                        self._commit_kafka()
+                    else:
+                        self.kafka.abort()
+                except Exception as exc:  # noqa: BLE001 - shutting down: Postgres resends what did not commit
+                    _log.warning("cdc.close_uncommitted", error=str(exc))
+            elif hasattr(self, "producer"):
                 self.producer.flush(timeout_s)
             if self._streaming and self._repl is not None and not self._repl.closed:
                 self.producer.poll(0)
+                if self.kafka is None:
+                    self.confirmed_lsn = max(self.confirmed_lsn, self.tracker.confirmed_lsn)
                 try:
                     self._send_status()
                 except psycopg.Error:
@@ -447,6 +692,18 @@ class Reader:
 
 class Stopped(Exception):
     """Raised inside a blocked send when a stop was requested."""
+
+
+class _Diverted:
+    """Stands in for the KafkaError of a record refused earlier, when Postgres sends it again."""
+
+    @staticmethod
+    def name() -> str:
+        return "REFUSED_EARLIER"
+
+    @staticmethod
+    def str() -> str:  # noqa: A003 - KafkaError's method name
+        return "Kafka refused this record inside an earlier transaction; diverted on the resend"
 
 
 def _no_ack(err, msg) -> None:

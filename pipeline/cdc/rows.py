@@ -103,3 +103,11 @@ class RowCodec:
         if value is None or value is UNCHANGED_TOAST:
             return None
         return zlib.crc32(str(value).encode()) % partitions
+
+    def key_changed(self, old: tuple, new: tuple) -> bool:
+        """Did an update move the row to another primary key? (old: the full old row or only its key)"""
+        for i in self._key_idx:
+            if i < len(old) and i < len(new) and old[i] is not None and new[i] is not UNCHANGED_TOAST \
+                    and old[i] != new[i]:
+                return True
+        return False

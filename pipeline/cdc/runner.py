@@ -2,8 +2,10 @@
 
 Owns what a process needs around the reader: the metrics endpoint, SIGTERM
 handling (flush, confirm, exit 0) and exit codes an operator can act on
-(2: a CdcError that names the fix; 1: anything else). Restarting after any
-exit, or after kill -9, resumes from the slot without loss.
+(2: a CdcError that names the fix; 3: a change Kafka refuses for good, in
+[cdc] on_rejected = "stop" mode: do not restart before the fix, see
+rejections.py; 1: anything else). Restarting after any other exit, or after
+kill -9, resumes from the slot without loss.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import signal
 from pipeline import log
 from pipeline.cdc.catalog import CdcError
 from pipeline.cdc.metrics import Metrics, serve
-from pipeline.cdc.reader import Reader, Stopped
+from pipeline.cdc import rejections
+from pipeline.cdc.reader import KafkaTopology, Reader, Stopped
+from pipeline.kafka.producer import Fenced
 from pipeline.config import Config
 from pipeline.kafka.producer import KafkaUnavailable
 
@@ -24,7 +28,8 @@ _log = log.get("cdc")
 def run(config: Config, *, serve_metrics: bool = True) -> int:
     metrics = Metrics()
     server = serve(metrics, "127.0.0.1", config.cdc.metrics_port) if serve_metrics else None
-    reader = Reader(config.cdc, config.postgres, config.kafka.bootstrap, config.run_dir / config.cdc.state_dir, metrics)
+    reader = Reader(config.cdc, config.postgres, config.kafka.bootstrap, config.run_dir / config.cdc.state_dir, metrics,
+                    KafkaTopology(config.kafka.replication_factor, config.kafka.min_insync_replicas))
 
     def stop(signum, frame) -> None:
         _log.info("cdc.stopping", signal=signal.Signals(signum).name)
@@ -40,7 +45,12 @@ def run(config: Config, *, serve_metrics: bool = True) -> int:
         return 0
     except Stopped:
         return 0
-    except (CdcError, KafkaUnavailable) as exc:
+    except rejections.RecordRefused as exc:
+        metrics.phase, metrics.error = "failed", str(exc)
+        _log.error("cdc.record_refused", error=str(exc), exit_code=rejections.EXIT_CODE)
+        reader.state.record_failure(str(exc), rejections.EXIT_CODE)
+        return rejections.EXIT_CODE
+    except (CdcError, KafkaUnavailable, Fenced) as exc:
         metrics.phase, metrics.error = "failed", str(exc)
         _log.error("cdc.failed", error=str(exc))
         return 2

@@ -70,8 +70,11 @@ def _estimate(conn: psycopg.Connection, infos: Iterable[TableInfo]) -> int:
 
 
 def take(dsn: str, infos: list[TableInfo], state: ReaderState, emit: EmitRow, flush: Callable[[], None],
-         *, exported_snapshot: str | None, fetch_rows: int, on_row: Callable[[], None] = lambda: None) -> int:
-    """Emit every row of every table not yet done; returns the number of rows emitted."""
+         *, exported_snapshot: str | None, fetch_rows: int, on_row: Callable[[], None] = lambda: None,
+         resumable: bool = True) -> int:
+    """Emit every row of every table not yet done; returns the number of rows emitted. `resumable`:
+    remember the last key after each flushed batch (at-least-once); exactly-once snapshots are one
+    Kafka transaction and start over instead."""
     progress = state.snapshot
     emitted = 0
     with psycopg.connect(dsn, options=SESSION_OPTIONS) as conn:
@@ -101,7 +104,7 @@ def take(dsn: str, infos: list[TableInfo], state: ReaderState, emit: EmitRow, fl
                         emit(info, row)
                         on_row()
                     flush()  # Kafka has everything up to here: safe to remember
-                    if key_idx:
+                    if key_idx and resumable:
                         progress.last_key[table] = [batch[-1][i] for i in key_idx]
                         state.save()
                     table_rows += len(batch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,13 +28,17 @@ class ReaderState:
     snapshot: SnapshotProgress = field(default_factory=SnapshotProgress)
     # table -> {"fingerprint": ..., "version": n}; the version only ever moves up
     schema_versions: dict[str, dict] = field(default_factory=dict)
+    # Why the reader last stopped on an error it cannot get past alone (a refused record), for
+    # `status` after the process has exited; cleared when streaming starts again.
+    failure: dict | None = None
 
     @classmethod
     def load(cls, path: Path) -> "ReaderState":
         if not path.exists():
             return cls(path)
         data = json.loads(path.read_text())
-        return cls(path, SnapshotProgress(**data.get("snapshot", {})), data.get("schema_versions", {}))
+        return cls(path, SnapshotProgress(**data.get("snapshot", {})), data.get("schema_versions", {}),
+                   data.get("failure"))
 
     @property
     def exists(self) -> bool:
@@ -42,8 +47,8 @@ class ReaderState:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"snapshot": asdict(self.snapshot), "schema_versions": self.schema_versions},
-                                  indent=1))
+        tmp.write_text(json.dumps({"snapshot": asdict(self.snapshot), "schema_versions": self.schema_versions,
+                                   "failure": self.failure}, indent=1))
         os.replace(tmp, self.path)
 
     def schema_version(self, table: str, fingerprint: str) -> int:
@@ -53,6 +58,15 @@ class ReaderState:
             self.schema_versions[table] = current
             self.save()
         return current["version"]
+
+    def record_failure(self, error: str, exit_code: int) -> None:
+        self.failure = {"error": error, "exit_code": exit_code, "at": time.time()}
+        self.save()
+
+    def clear_failure(self) -> None:
+        if self.failure is not None:
+            self.failure = None
+            self.save()
 
     def reset(self) -> None:
         self.snapshot = SnapshotProgress()

@@ -28,8 +28,9 @@ class Record:
 
 
 def partition_ends(bootstrap: str, topic: str) -> dict[int, int]:
-    """partition -> end offset (the next offset to be written)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    """partition -> end offset: read_committed, the last stable offset (nothing of a transaction
+    still open or aborted is counted as readable)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()} if parts else {}
@@ -54,6 +55,7 @@ def read_range(bootstrap: str, topic: str, start: dict[int, int], end: dict[int,
                timeout_s: float = 60.0) -> Iterator[Record]:
     """Every record from `start` (default 0) up to `end`, per partition; values and keys parsed as JSON."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000,
+                             isolation_level="read_committed",
                              max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20)
     try:
         parts = [TopicPartition(topic, p) for p, stop in end.items() if stop > start.get(p, 0)]

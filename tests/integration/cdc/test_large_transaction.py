@@ -21,8 +21,9 @@ def test_million_row_transaction_bounded_memory(fresh_database, cdc_reader):
     started = time.monotonic()
     health = reader.fence(timeout_s=600)
     seconds = time.monotonic() - started
-    assert end_offsets(reader.bootstrap, f"{reader.prefix}.public.bulk") == ROWS
+    # One Postgres transaction is one Kafka transaction: its commit marker takes one offset per partition.
+    assert ROWS <= end_offsets(reader.bootstrap, f"{reader.prefix}.public.bulk") <= ROWS + 3
     peak = reader.peak_rss_mb()
     print(f"1M-row transaction: {ROWS / seconds:,.0f} rows/s after commit, reader peak RSS {peak:.0f} MB")
     assert peak < RSS_LIMIT_MB, f"reader peak RSS {peak:.0f} MB"
-    assert health["events"] >= ROWS
+    assert health["events"] == ROWS

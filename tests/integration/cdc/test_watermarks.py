@@ -15,9 +15,11 @@ PARTITIONS = 3
 
 @pytest.fixture(scope="module")
 def records(fresh_database, cdc_reader):
-    reader = cdc_reader(fresh_database, partitions=PARTITIONS, watermark_interval_ms=50)
+    reader = cdc_reader(fresh_database, partitions=PARTITIONS, watermark_interval_ms=50, watermark_tables="pings")
     with psycopg.connect(fresh_database.dsn(), autocommit=True) as conn:
         conn.execute("CREATE TABLE pings (id int PRIMARY KEY, v int NOT NULL)")
+        conn.execute("CREATE TABLE plain (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO plain VALUES (1)")
         reader.start()
         with psycopg.connect(fresh_database.dsn()) as slow:
             # A transaction that starts early and commits late: its change's LSN is below the commit
@@ -28,13 +30,20 @@ def records(fresh_database, cdc_reader):
                 time.sleep(0.02)
             slow.commit()
         conn.execute("UPDATE pings SET v = v + 100 WHERE id % 2 = 0")
+        conn.execute("UPDATE plain SET id = id")
         rows = {r[0]: r[1] for r in conn.execute("SELECT id, v FROM pings")}
     reader.fence()
-    return rows, list(read_all(reader.bootstrap, f"{reader.prefix}.public.pings"))
+    return rows, list(read_all(reader.bootstrap, f"{reader.prefix}.public.pings")), reader
+
+
+def test_tables_outside_watermark_tables_stay_plain_debezium(records):
+    *_, reader = records
+    ops = {r.value["op"] for r in read_all(reader.bootstrap, f"{reader.prefix}.public.plain")}
+    assert ops == {"r", "u"}  # no watermark records (op "m") here
 
 
 def test_every_partition_gets_watermark_records(records):
-    _, recs = records
+    _, recs, _ = records
     marks = [r for r in recs if r.value["op"] == OP]
     assert {r.partition for r in marks} == set(range(PARTITIONS))
     for r in marks:
@@ -43,7 +52,7 @@ def test_every_partition_gets_watermark_records(records):
 
 
 def test_no_change_committed_before_a_watermark_comes_after_it(records):
-    _, recs = records
+    _, recs, _ = records
     checked = 0
     for partition in range(PARTITIONS):
         promised_lsn, promised_ms = 0, 0
@@ -61,6 +70,6 @@ def test_no_change_committed_before_a_watermark_comes_after_it(records):
 
 
 def test_folding_the_topic_skips_them(records):
-    rows, recs = records
+    rows, recs, _ = records
     folded = {json.loads(key)["id"]: after["v"] for key, after in fold(iter(recs)).items()}
     assert folded == rows

@@ -28,6 +28,6 @@ def test_open_transaction_holds_the_position_and_errors_are_kept():
     assert tracker.confirmed_lsn == 50
     t2 = tracker.begin()
     t2.sent()
-    t2.acked("broker said no")
+    t2.acked("broker said no", "the message")
     tracker.commit(t2, 60)
-    assert tracker.failed == "broker said no" and tracker.confirmed_lsn == 50
+    assert tracker.failures == [(t2, "broker said no", "the message")] and tracker.confirmed_lsn == 50

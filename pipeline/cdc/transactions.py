@@ -1,0 +1,103 @@
+"""Exactly-once delivery: whole Postgres transactions grouped into Kafka transactions.
+
+One Kafka transaction per Postgres transaction would pay Kafka's commit round
+trip (EndTxn, markers on every partition) for each one; instead a Kafka
+transaction stays open for `[cdc] transaction_interval_ms` (or up to
+`transaction_max_events`) and gathers every Postgres transaction that commits
+meanwhile, never splitting one. It ends with the reader's checkpoint record
+(checkpoint.py), so the change events and the position they reach become
+visible together, or, if the process dies first, not at all.
+
+Order of truth: Kafka commit first, then the LSN is confirmed to Postgres.
+Between the two, a crash leaves Postgres resending transactions that Kafka
+already holds; the checkpoint read back at start says which, and the reader
+skips them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pipeline.cdc.checkpoint import Checkpoint
+from pipeline.kafka.producer import ChangeProducer
+
+
+class KafkaTransactions:
+    def __init__(self, producer: ChangeProducer, checkpoint_topic: str, checkpoint_key: bytes,
+                 interval_s: float, max_events: int, committed: Checkpoint) -> None:
+        self.producer = producer
+        self.checkpoint_topic, self.checkpoint_key = checkpoint_topic, checkpoint_key
+        self.interval_s, self.max_events = interval_s, max_events
+        self.committed = committed  # what Kafka holds as of the last commit (or the start)
+        self.commits = 0
+        self.commit_seconds = 0.0
+        self._opened_at = 0.0
+        self._events = 0
+        self._pending: Checkpoint | None = None  # what the open transaction will hold once committed
+        self._oldest_commit_us: int | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.producer.in_transaction
+
+    def ensure_open(self) -> None:
+        if not self.producer.in_transaction:
+            self.producer.begin()
+            self._opened_at = time.monotonic()
+            self._events = 0
+
+    def added(self, events: int = 1) -> None:
+        self._events += events
+
+    def started(self, commit_us: int) -> None:
+        """A Postgres transaction begins inside the open Kafka transaction (for the lag metric)."""
+        if self._oldest_commit_us is None:
+            self._oldest_commit_us = commit_us
+
+    def pg_committed(self, end_lsn: int, txid: int | None) -> None:
+        """Every event of a Postgres transaction is queued in the open Kafka transaction."""
+        self._pending = Checkpoint(end_lsn, True, self.committed.snapshot_lsn, txid)
+
+    def snapshot_done(self, consistent_lsn: int) -> None:
+        self._pending = Checkpoint(consistent_lsn, True, consistent_lsn, None)
+
+    def due(self, now: float | None = None) -> bool:
+        """Commit now? Only between Postgres transactions (the caller checks) and only when the open
+        transaction has gathered long or much enough."""
+        if not self.producer.in_transaction:
+            return False
+        now = time.monotonic() if now is None else now
+        return now - self._opened_at >= self.interval_s or self._events >= self.max_events
+
+    def commit(self) -> Checkpoint:
+        """Write the checkpoint and commit; returns what Kafka now holds. Raises the producer's
+        TransactionAborted (then nothing of it is visible, and the caller resends) or Fenced."""
+        if not self.producer.in_transaction:
+            return self.committed
+        started = time.monotonic()
+        pending = self._pending
+        if pending is not None:
+            self.producer.send(self.checkpoint_topic, self.checkpoint_key, pending.encode(), 0, _no_ack)
+        self.producer.commit()
+        self.commits += 1
+        self.commit_seconds += time.monotonic() - started
+        if pending is not None:
+            self.committed = pending
+        self._pending = None
+        self._oldest_commit_us = None
+        return self.committed
+
+    def abort(self) -> None:
+        """Drop the open transaction: none of it will ever be visible; Postgres resends it."""
+        if self.producer.in_transaction:
+            self.producer.abort()
+        self._pending = None
+        self._oldest_commit_us = None
+
+    def oldest_commit_us(self) -> int | None:
+        """Commit time of the oldest Postgres transaction not yet committed to Kafka (the lag's start)."""
+        return self._oldest_commit_us
+
+
+def _no_ack(err, msg) -> None:
+    """The checkpoint's delivery is the transaction's commit: an error surfaces there."""
