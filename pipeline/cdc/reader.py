@@ -100,8 +100,9 @@ class Reader:
         self.kafka: KafkaTransactions | None = None  # exactly-once mode, after prepare()
         self.metrics.oldest_unacked_commit_us = self._oldest_pending_commit_us
         self.dead_letter_topic = cdc.dead_letter_topic or f"{cdc.topic_prefix}.cdc.dead_letter"
-        self._divert: set[tuple] = set()  # records to dead-letter when Postgres sends them again
+        self._divert: dict[tuple, Rejection] = {}  # refused in an aborted transaction: dead-letter on the resend
         self._skipping = False  # the Postgres transaction being received is already in Kafka
+        self._sent_upto = 0  # WAL end the server reported in a keepalive on the current connection
         self._streaming = False
         self._fence: tuple[str, PendingTransaction] | None = None
         self._tables: dict[str, _Table] = {}  # schema.table -> table
@@ -215,22 +216,35 @@ class Reader:
             try:
                 self._stream(start_lsn)
                 return
-            except _Rewind as why:
+            except (_Rewind, TransactionAborted) as why:
                 start_lsn = self._rewind(str(why))
 
     def _rewind(self, why: str) -> int:
         """Abort the open Kafka transaction and restart replication at the confirmed LSN: Postgres
         sends every transaction after it again, and the checkpoint skips what Kafka already has."""
+        self.producer.poll(0)
+        self._handle_delivery_failures(inside_wait=True)  # a refused record: stop, or divert on the resend
         self.kafka.abort()
         self.metrics.rewinds += 1
         _log.warning("cdc.rewind", reason=why, restart_lsn=format_lsn(self.confirmed_lsn))
         if self._repl is not None and not self._repl.closed:
             self._repl.close()
         self._repl = self._connect_replication()
+        self._wait_for_slot_release()
         self.tracker = AckTracker(self.confirmed_lsn)
         self._txn, self._skipping, self._streaming = None, False, False
+        self._sent_upto = 0  # the old connection's keepalives say nothing about what the new one resends
         self._watermarks = WatermarkClock(self.cdc.watermark_interval_ms / 1000)
         return self.confirmed_lsn
+
+    def _wait_for_slot_release(self, timeout_s: float = 30.0) -> None:
+        """The previous connection's walsender lets go of the slot a moment after the close."""
+        deadline = time.monotonic() + timeout_s
+        while (info := slots.slot_info(self._catalog, self.cdc.slot)) is not None and info.active_pid is not None:
+            if time.monotonic() > deadline:
+                raise CdcError(f"replication slot {self.cdc.slot} still in use {timeout_s:.0f}s after the reader "
+                               "closed its connection: another process streams from it")
+            time.sleep(0.05)
 
     def _position(self, infos: list[TableInfo]) -> int:
         """Find or create the slot; take the snapshot the mode asks for; return where streaming starts."""
@@ -391,6 +405,7 @@ class Reader:
             elif kind == 107:  # 'k' primary keepalive
                 wal_end, _, reply = _KEEPALIVE.unpack_from(data, 1)
                 metrics.server_lsn = max(metrics.server_lsn, wal_end)
+                self._sent_upto = max(self._sent_upto, wal_end)
                 self._housekeeping(force=bool(reply))
 
     def _commit_pending(self) -> bool:
@@ -418,6 +433,10 @@ class Reader:
         try:
             committed = self.kafka.commit()
         except TransactionAborted as exc:
+            # A refused record aborts the transaction before its delivery report is served: look
+            # at the reports first, so it is stopped on or diverted rather than sent again.
+            self.producer.poll(0)
+            self._handle_delivery_failures()
             raise _Rewind(f"Kafka transaction aborted: {exc}") from None
         self.confirmed_lsn = max(self.confirmed_lsn, committed.end_lsn)
 
@@ -427,12 +446,13 @@ class Reader:
             return False
         return not self.kafka.open if self.kafka is not None else self.tracker.idle()
 
-    def _send_status(self) -> None:
+    def _send_status(self, advance_when_idle: bool = True) -> None:
         metrics = self.metrics
-        if self._idle() and metrics.server_lsn > self.confirmed_lsn:
-            # Nothing in flight: everything before the server's position was sent and committed
-            # (or is outside the publication), so the slot may move on and release WAL.
-            self.confirmed_lsn = metrics.server_lsn
+        if advance_when_idle and self._idle() and self._sent_upto > self.confirmed_lsn:
+            # Nothing in flight: everything before the position this connection's server says it has
+            # sent was received and committed (or is outside the publication), so the slot may move
+            # on and release WAL.
+            self.confirmed_lsn = self._sent_upto
         lsn = self.confirmed_lsn
         metrics.confirmed_lsn = lsn
         now_pg = time.time_ns() // 1000 - PG_EPOCH_US
@@ -464,33 +484,39 @@ class Reader:
         if not failures:
             return
         self.tracker.failures = []
+        # Refused records first: a transaction that fails on one also purges its other records,
+        # whose (transient) errors must not hide the cause.
+        transient = [(txn, err) for txn, err, msg in failures if not is_permanent(err)]
         for txn, err, msg in failures:
-            if not is_permanent(err):
-                if self.kafka is not None:
-                    if inside_wait:
-                        continue  # the commit that waits raises TransactionAborted for it
-                    raise _Rewind(f"delivery failed: {err.str()}")
-                raise CdcError(f"Kafka did not take a change event: {err.str()}; the slot was not moved past it, "
-                               "so a restart resends it")
-            rejection = Rejection.of(msg.topic(), msg.key(), msg.value(), err)
-            self._rejected(rejection, txn, after_send=True, inside_wait=inside_wait)
+            if is_permanent(err):
+                rejection = Rejection.of(msg.topic(), msg.key(), msg.value(), err)
+                self._rejected(rejection, txn, after_send=True)
+        if self.kafka is not None:
+            if (transient or self._divert) and not inside_wait:
+                # The commit that waits raises TransactionAborted for these; outside it, abort now.
+                raise _Rewind(f"delivery failed: {transient[0][1].str()}" if transient
+                              else f"diverting a refused record to {self.dead_letter_topic}")
+        elif transient:
+            raise CdcError(f"Kafka did not take a change event: {transient[0][1].str()}; the slot was not moved "
+                           "past it, so a restart resends it")
 
-    def _rejected(self, rejection: Rejection, txn: PendingTransaction | None, *, after_send: bool,
-                  inside_wait: bool = False) -> None:
+    def _rejected(self, rejection: Rejection, txn: PendingTransaction | None, *, after_send: bool) -> None:
         self.metrics.rejected += 1
         if self.cdc.on_rejected == "stop":
             raise rejection.error()
         _log.error("cdc.dead_letter", record=rejection.describe(), dead_letter_topic=self.dead_letter_topic)
         if self.kafka is not None and after_send:
             # Kafka refused it inside the open transaction, which can now only abort: divert it
-            # when Postgres sends it again. (Inside a waiting commit, the commit raises for it.)
-            self._divert.add(rejection.identity)
-            if inside_wait:
-                return
-            raise _Rewind(f"diverting a refused record to {self.dead_letter_topic}")
-        # At-least-once (or refused before sending): its place in the transaction goes to the dead letter.
+            # when Postgres sends it again (the caller aborts and rewinds).
+            self._divert[rejection.identity] = rejection
+            return
+        self._dead_letter(rejection, txn, takes_place_of_sent=after_send)
+
+    def _dead_letter(self, rejection: Rejection, txn: PendingTransaction | None, *, takes_place_of_sent: bool) -> None:
+        """The description goes where the record would have been, in the same transaction. A record
+        already sent (and refused) hands its acknowledgement slot to it; otherwise it takes a new one."""
         callback = txn.acked if txn is not None else _no_ack
-        if not after_send and txn is not None:
+        if not takes_place_of_sent and txn is not None:
             txn.sent()
         self.producer.send(self.dead_letter_topic, orjson.dumps(rejection.key), rejection.dead_letter(), 0, callback)
         self.metrics.dead_letters += 1
@@ -617,8 +643,8 @@ class Reader:
         key = self.envelope.key(codec.key(ident))
         partition = codec.partition(ident, table.partitions)
         if self._divert and (table.topic, key, lsn, op) in self._divert:
-            self._divert.discard((table.topic, key, lsn, op))
-            self._rejected(Rejection.of(table.topic, key, value, _Diverted()), self._txn, after_send=False)
+            # Kept after use: the transaction holding the dead letter may abort and come round again.
+            self._dead_letter(self._divert[(table.topic, key, lsn, op)], self._txn, takes_place_of_sent=False)
             return
         try:
             self._produce(table.topic, key, value, partition)
@@ -667,7 +693,7 @@ class Reader:
         try:
             if self.kafka is not None and self.kafka.open:
                 try:
-                    if self._txn is None and self.tracker.failures == []:
+                    if self._txn is None and not self.tracker.failures and self.metrics.phase != "failed":
                         self._commit_kafka()
                     else:
                         self.kafka.abort()
@@ -680,7 +706,7 @@ class Reader:
                 if self.kafka is None:
                     self.confirmed_lsn = max(self.confirmed_lsn, self.tracker.confirmed_lsn)
                 try:
-                    self._send_status()
+                    self._send_status(advance_when_idle=self.metrics.phase != "failed")
                 except psycopg.Error:
                     pass
         finally:
@@ -692,18 +718,6 @@ class Reader:
 
 class Stopped(Exception):
     """Raised inside a blocked send when a stop was requested."""
-
-
-class _Diverted:
-    """Stands in for the KafkaError of a record refused earlier, when Postgres sends it again."""
-
-    @staticmethod
-    def name() -> str:
-        return "REFUSED_EARLIER"
-
-    @staticmethod
-    def str() -> str:  # noqa: A003 - KafkaError's method name
-        return "Kafka refused this record inside an earlier transaction; diverted on the resend"
 
 
 def _no_ack(err, msg) -> None:

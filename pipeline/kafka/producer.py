@@ -202,6 +202,9 @@ class ChangeProducer:
                 err = exc.args[0]
                 if is_permanent(err):
                     raise RecordRejected(topic, err) from None
+                if self.in_transaction and err.code() == KafkaError._STATE:
+                    # The open transaction already failed (a record refused, a timeout): it can only abort.
+                    raise TransactionAborted(err.str()) from None
                 raise
             except BufferError:
                 self.waits += 1

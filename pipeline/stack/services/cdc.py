@@ -25,15 +25,26 @@ def _slot_lag(config: Config) -> str:
     return f"slot {config.cdc.slot} holds {row[0]} B of WAL ({row[1]})"
 
 
+def _last_failure(config: Config) -> str:
+    """Why the reader stopped, as it recorded before exiting (a refused record: exit 3)."""
+    from pipeline.cdc.state import ReaderState
+
+    state = ReaderState.load(config.run_dir / config.cdc.state_dir / f"{config.postgres.database}-{config.cdc.slot}.json")
+    return f"; stopped (exit {state.failure['exit_code']}): {state.failure['error']}" if state.failure else ""
+
+
 def health(config: Config) -> str:
     try:
         state = requests.get(f"http://127.0.0.1:{config.cdc.metrics_port}/health", timeout=3).json()
     except (requests.RequestException, ValueError) as exc:
-        raise Unhealthy(f"metrics endpoint not answering ({exc.__class__.__name__}); {_slot_lag(config)}") from None
+        raise Unhealthy(f"metrics endpoint not answering ({exc.__class__.__name__}); {_slot_lag(config)}"
+                        f"{_last_failure(config)}") from None
     if state["phase"] not in ("streaming", "snapshot"):
         raise Unhealthy(f"{state['phase']} {state.get('error', '')}".strip())
-    return (f"{state['phase']}, {state['events']} events, lag {state['lag_bytes']} B / "
-            f"{state['lag_seconds']:.2f} s, confirmed {state['confirmed_lsn']}")
+    extra = "".join(f", {state[k]} {k.replace('_', ' ')}" for k in ("rejected", "dead_letters", "rewinds")
+                    if state.get(k))
+    return (f"{state['phase']}, {state['delivery']}, {state['events']} events, lag {state['lag_bytes']} B / "
+            f"{state['lag_seconds']:.2f} s, confirmed {state['confirmed_lsn']}{extra}")
 
 
 def service(config: Config, layout: Layout) -> Service:
