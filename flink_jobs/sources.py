@@ -3,9 +3,9 @@
 Each topic is declared twice over the same Kafka records, and a job picks
 the reading it needs:
 
-- `<table>_changelog`, format `debezium-json`: Flink turns the envelope into
-  changelog rows (+I, -U/+U, -D), so a query over it is a query over the
-  table as it stands now. Updates retract what they replace.
+- `<table>_changelog`: a versioned view (each key's newest row in event time)
+  over the same envelope, for event-time temporal joins: the table as it
+  stood at each commit.
 - `<table>_cdc`, format `json` over the whole envelope: one append-only row
   per change with `op`, `before`, `after` and the source position. Jobs use it
   where they need to see the change itself rather than the table: signed
@@ -45,12 +45,13 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "merchants": (("merchant_id", "BIGINT"), ("mcc", "STRING"), ("country", "STRING")),
 }
 # A source table's name is the captured table's name and how it is read.
-EVENTS_SUFFIX, CHANGELOG_SUFFIX = "_cdc", "_changelog"
+EVENTS_SUFFIX, CHANGELOG_SUFFIX, VERSIONS_SUFFIX = "_cdc", "_changelog", "_versions_cdc"
 KEYS = {"transactions": "transaction_id", "logins": "login_id", "accounts": "account_id", "merchants": "merchant_id"}
 # A record (a watermark record above all) moves its partition's watermark at once, not at the next
 # periodic tick (pipeline.auto-watermark-interval).
 _WATERMARKS = {"scan.watermark.emit.strategy": "on-event"}
-_JSON = {"json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false", **_WATERMARKS}
+_JSON = {"json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false",
+         "json.ignore-parse-errors": "false", **_WATERMARKS}
 
 
 def topic(config: Config, table: str) -> str:
@@ -65,51 +66,55 @@ def _row(table: str) -> str:
     return "ROW<" + ", ".join(f"`{name}` {kind}" for name, kind in COLUMNS[table]) + ">"
 
 
-def events_ddl(config: Config, table: str, group_id: str, topic_name: str | None = None) -> str:
-    """`<table>_cdc`: the raw envelope, one append-only row per change."""
+def events_ddl(config: Config, table: str, group_id: str, topic_name: str | None = None, *,
+               name: str | None = None, extra: dict[str, str] | None = None) -> str:
+    """`<table>_cdc`: the raw envelope, one append-only row per change (and per watermark record).
+    A record that is not valid JSON fails the job (json.ignore-parse-errors stays false): a malformed
+    change is never skipped silently."""
     return f"""
-CREATE TEMPORARY TABLE `{table}{EVENTS_SUFFIX}` (
+CREATE TEMPORARY TABLE `{name or table + EVENTS_SUFFIX}` (
   `before` {_row(table)},
   `after` {_row(table)},
   `op` STRING,
   `source` ROW<`ts_ms` BIGINT, `lsn` BIGINT>,
   `event_time` AS TO_TIMESTAMP_LTZ(`source`.`ts_ms`, 3),
   {_watermark(config)}
-) WITH ({kafka_table_options(config, topic_name or topic(config, table), 'json', group_id=group_id, extra=_JSON)})"""
+) WITH ({kafka_table_options(config, topic_name or topic(config, table), 'json', group_id=group_id,
+                             extra={**_JSON, **(extra or {})})})"""
 
 
-def changelog_ddl(config: Config, table: str, group_id: str, topic_name: str | None = None) -> str:
-    """`<table>_changelog`: the table itself, as Flink's debezium-json changelog.
+def changelog_ddl(config: Config, table: str, group_id: str, topic_name: str | None = None) -> list[str]:
+    """`<table>_changelog`: the table as it stood at each commit, a versioned view for event-time
+    temporal joins (`FOR SYSTEM_TIME AS OF`).
 
-    With its primary key and commit-time watermark it is a versioned table: an
-    event-time temporal join (`FOR SYSTEM_TIME AS OF`) sees each row as it was
-    at a given commit. Truncates (op "t", which debezium-json does not know)
-    are skipped; nothing in this system truncates the tables read this way.
-    So are the reader's watermark records (op "m"): this format has no row for
-    them, so a quiet partition here moves on only through its idle timeout,
-    which is shorter ([flink] versioned_idle_timeout_ms, 2 s): a join waits
-    for the versioned side's watermark. A version arriving after it was
-    passed only means payments just before it saw the previous version (an
-    account's owner and a merchant's category do not change in practice); but
-    a payment that finds no version at all is dropped by the inner join, so
-    the timeout must outlast a slow first fetch when a job starts.
+    Built from the raw envelope (format `json`, the same reading as `<table>_cdc`) by keeping each
+    key's newest row in event time, which Flink recognises as a versioned view (primary key = the
+    PARTITION BY key, version time = event_time). Not Flink's `debezium-json`: that format knows no
+    watermark record (op "m") or truncate, so it could only read these topics by ignoring parse
+    errors, which would also hide a genuinely malformed change. Here a malformed record fails the
+    job, and watermark records move this side's watermark like any other source's, so a join does
+    not wait for the versioned side's idle timeout. A deleted row's last version stays (accounts
+    and merchants are closed by status, never deleted, in this system).
     """
-    columns = ",\n  ".join(f"`{name}` {kind}" for name, kind in COLUMNS[table])
-    extra = {"debezium-json.timestamp-format.standard": "ISO-8601", "debezium-json.ignore-parse-errors": "true",
-             "scan.watermark.idle-timeout": f"{config.flink.versioned_idle_timeout_ms} ms", **_WATERMARKS}
-    return f"""
-CREATE TEMPORARY TABLE `{table}{CHANGELOG_SUFFIX}` (
-  {columns},
-  `event_time` TIMESTAMP_LTZ(3) METADATA FROM 'value.source.timestamp' VIRTUAL,
-  {_watermark(config)},
-  PRIMARY KEY (`{KEYS[table]}`) NOT ENFORCED
-) WITH ({kafka_table_options(config, topic_name or topic(config, table), 'debezium-json', group_id=group_id,
-                             extra=extra)})"""
+    source = f"{table}{VERSIONS_SUFFIX}"
+    key = KEYS[table]
+    columns = ", ".join(f"`{name}`" for name, _ in COLUMNS[table])
+    return [
+        events_ddl(config, table, group_id, topic_name, name=source,
+                   extra={"scan.watermark.idle-timeout": f"{config.flink.versioned_idle_timeout_ms} ms"}),
+        f"""
+CREATE TEMPORARY VIEW `{table}{CHANGELOG_SUFFIX}` AS
+SELECT {columns}, `event_time` FROM (
+  SELECT {after_fields(table)}, `event_time`,
+         ROW_NUMBER() OVER (PARTITION BY `after`.`{key}` ORDER BY `event_time` DESC) AS `version_rank`
+  FROM `{source}` WHERE `op` IN ('c', 'u', 'r')
+) WHERE `version_rank` = 1""",
+    ]
 
 
 def captured_table(source: str) -> str:
     """The captured table a source table reads: `accounts_cdc` and `accounts_changelog` both read accounts."""
-    for suffix in (EVENTS_SUFFIX, CHANGELOG_SUFFIX):
+    for suffix in (VERSIONS_SUFFIX, EVENTS_SUFFIX, CHANGELOG_SUFFIX):
         if source.endswith(suffix):
             return source[: -len(suffix)]
     raise ValueError(f"{source!r} is not a CDC source table (<table>{EVENTS_SUFFIX} or <table>{CHANGELOG_SUFFIX})")

@@ -31,7 +31,7 @@ def build(config: Config, topics: Topics | None = None, rules: list[Rule] | None
         raise rules_file.RulesError(f"{rules_path or config.rules_file}: no rule is enabled; nothing to run")
     group = group_id(NAME)
     ddl = [sources.events_ddl(config, t, group, topics.sources[t]) for t in EVENT_TABLES]
-    ddl += [sources.changelog_ddl(config, t, group, topics.sources[t]) for t in VERSIONED_TABLES]
+    ddl += [stmt for t in VERSIONED_TABLES for stmt in sources.changelog_ddl(config, t, group, topics.sources[t])]
     ddl += views.statements()
     ddl.append(kafka_sink_ddl(config, "alerts", topics.sink, ALERT_COLUMNS, job=NAME,
                               delivery=config.flink.alerts_delivery, key_field="account_id"))

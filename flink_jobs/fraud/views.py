@@ -12,7 +12,7 @@
   now: the activity before (from `before`), the debit (balance before - after).
 - `payments_with_account` / `payments_with_merchant`: each payment with the
   account (owner, last activity) or merchant (category) as they were at the
-  payment's commit, through event-time temporal joins on the debezium-json
+  payment's commit, through event-time temporal joins on the versioned
   changelogs. A payment is held until both sides' watermarks pass it, which is
   what makes "as they were" exact (to the millisecond of the commit timestamps).
 """

@@ -149,7 +149,7 @@ def build(config: Config, topics: Topics | None = None, penalties: dict[str, Pen
     penalties = penalties if penalties is not None else weights_file.load(weights_path or config.health_file)
     group = group_id(NAME)
     ddl = [sources.events_ddl(config, t, group, topics.sources[t]) for t in EVENT_TABLES]
-    ddl += [sources.changelog_ddl(config, t, group, topics.sources[t]) for t in VERSIONED_TABLES]
+    ddl += [stmt for t in VERSIONED_TABLES for stmt in sources.changelog_ddl(config, t, group, topics.sources[t])]
     ddl += views.statements() + input_views()
     ddl.append(kafka_sink_ddl(config, "account_health", topics.sink, COLUMNS, job=NAME,
                               delivery="exactly-once", key_field="account_id"))
