@@ -25,10 +25,11 @@ def _cmd_install(args, config) -> None:
 
 
 def _cmd_up(args, config) -> None:
-    from pipeline.stack import stack
+    from pipeline.stack import secrets, stack
     from pipeline.stack.install.plan import install_all
 
     started = time.monotonic()
+    config = secrets.ensure(config)
     if not args.no_install:
         install_all(config)
     supervisor = stack.build(config)
@@ -97,6 +98,9 @@ def _cmd_logs(args, config) -> None:
 
 def _cmd_bench_stack(args, config) -> None:
     from pipeline.bench import stack as bench_stack
+    from pipeline.stack import secrets
+
+    config = secrets.ensure(config)
 
     result = bench_stack.run(config, settle_s=args.settle, keep_running=args.keep_running)
     print(bench_stack.report(result))
@@ -107,6 +111,9 @@ def _cmd_bench_stack(args, config) -> None:
 
 def _cmd_bench_cdc(args, config) -> None:
     from pipeline.bench import cdc as bench_cdc
+    from pipeline.stack import secrets
+
+    config = secrets.ensure(config)
 
     result = bench_cdc.run(config, rows=args.rows, updates=args.updates, rate=args.rate, seconds=args.seconds,
                            debezium=not args.no_debezium)
