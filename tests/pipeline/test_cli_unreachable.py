@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -105,9 +106,10 @@ def test_no_password_for_the_local_stack_says_how_to_get_one(env):
 
 
 class _listener:
-    """A TCP port that accepts and at once closes every connection: reachable, but no service."""
+    """A TCP port that accepts and closes every connection (after `reply`, if any): reachable, but no service."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, reply: bytes = b"") -> None:
+        self.reply = reply  # sent to whoever connects (after reading their first message) before closing
         self.sock = socket.create_server(("127.0.0.1", port))
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -117,6 +119,11 @@ class _listener:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            if self.reply:
+                # libpq may first ask for SSL or GSS encryption (8-byte requests): decline, then answer.
+                while len(request := conn.recv(1024)) == 8 and request[4:] in (b"\x04\xd2\x16\x2f", b"\x04\xd2\x16\x30"):
+                    conn.sendall(b"N")
+                conn.sendall(self.reply)
             conn.close()
 
     def __enter__(self):
@@ -127,3 +134,14 @@ class _listener:
         self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(), which then releases the port
         self.thread.join(5)
         self.sock.close()
+
+
+def test_a_refused_login_asks_for_the_credentials_not_for_a_start(env):
+    """A server that answers but refuses the password: starting it is not the fix."""
+    body = b'SFATAL\x00C28P01\x00Mpassword authentication failed for user "cdc_olap"\x00\x00'
+    reply = b"E" + struct.pack("!I", len(body) + 4) + body  # a Postgres ErrorResponse
+    with _listener(25432 + OFFSET, reply=reply):
+        result = run({**env, "CDC_OLAP_POSTGRES_PASSWORD": "wrong"}, "reporting", "refresh")
+    assert_one_line(result, f"postgres at 127.0.0.1:{25432 + OFFSET} refused the login",
+                    "password authentication failed", "CDC_OLAP_POSTGRES_PASSWORD")
+    assert "up --only" not in result.stderr
