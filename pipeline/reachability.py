@@ -72,15 +72,18 @@ def endpoints(config: Config) -> dict[str, Endpoint]:
     """Every service a command may need. Real AWS and Flink's local mini-cluster are not probed."""
     pg, kafka, aws, druid, superset, flink = (config.postgres, config.kafka, config.aws, config.druid,
                                              config.superset, config.flink)
+    # A managed section whose endpoint is overridden points elsewhere: its fix is the override's key.
     return {
         "postgres": Endpoint("postgres", f"{pg.host}:{pg.port}", ((pg.host, pg.port),), pg.managed,
                              ("[postgres] host", "[postgres] port")),
-        "kafka": Endpoint("kafka", kafka.bootstrap, _hostports(kafka.bootstrap, 9092), kafka.managed,
-                          ("[kafka] bootstrap_servers",)),
-        "aws": (_url("aws", aws.endpoint, aws.managed, ("[aws] endpoint_url",)) if aws.endpoint
-                else Endpoint("aws", f"AWS {aws.region}", (), False, ("[aws] region",))),
-        "druid-broker": _url("druid-broker", druid.broker, druid.managed, ("[druid] broker_url",)),
-        "superset-web": _url("superset-web", superset.base_url, superset.managed, ("[superset] url",)),
+        "kafka": Endpoint("kafka", kafka.bootstrap, _hostports(kafka.bootstrap, 9092),
+                          kafka.managed and not kafka.bootstrap_servers, ("[kafka] bootstrap_servers",)),
+        "aws": (_url("aws", aws.endpoint, aws.managed and not aws.endpoint_url, ("[aws] endpoint_url",))
+                if aws.endpoint else Endpoint("aws", f"AWS {aws.region}", (), False, ("[aws] region",))),
+        "druid-broker": _url("druid-broker", druid.broker, druid.managed and not druid.broker_url,
+                             ("[druid] broker_url",)),
+        "superset-web": _url("superset-web", superset.base_url, superset.managed and not superset.url,
+                             ("[superset] url",)),
         "flink": (_url("flink", flink.rest_url, False, ("[flink] rest_url",)) if flink.mode == "remote"
                   else Endpoint("flink", "local mini-cluster", (), False, ("[flink] mode",))),
     }
