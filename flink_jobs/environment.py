@@ -20,6 +20,8 @@ from pipeline.config import Config
 from pipeline.stack.layout import Layout
 from pipeline.stack.services import flink as flink_stage
 
+LOOPBACK = "127.0.0.1"
+
 
 def checkpoint_dir(config: Config, job: str, version: str) -> str:
     """Where a job's checkpoints go: a local path under the run dir, or the configured URI.
@@ -79,6 +81,10 @@ def settings(config: Config, layout: Layout, job: str | None = None, version: st
         })
     if restore_from:
         values["execution.state-recovery.path"] = restore_from
+    if flink.mode == "local":
+        # The mini-cluster's REST endpoint, blob server and RPC would otherwise listen on every interface.
+        values.update({"rest.bind-address": LOOPBACK, "rest.address": LOOPBACK,
+                       "jobmanager.bind-host": LOOPBACK, "taskmanager.bind-host": LOOPBACK})
     if flink.mode == "local" and flink.local_rest_port:
         # A known port is for watching the job (`bench flink`): metrics as fresh as half a second, not
         # the web UI's 10 s. ("500": plain milliseconds parse whether the option is a number or a duration.)
@@ -97,6 +103,9 @@ def table_environment(config: Config, layout: Layout, job: str | None = None, ve
 
     # PyFlink reads the gateway JVM's options from JVM_ARGS when it launches it.
     os.environ.setdefault("JVM_ARGS", f"-Xmx{config.flink.local_heap}")
+    # In local mode PyFlink otherwise serves Python UDF workers over gRPC on [::]:0, every interface and
+    # unauthenticated; the jobs have no Python UDFs, so the workers' "process" mode costs nothing.
+    os.environ.setdefault("_python_worker_execution_mode", "process")
     os.environ.setdefault("FLINK_LOG_DIR", str(layout.logs / "flink"))
     (layout.logs / "flink").mkdir(parents=True, exist_ok=True)
     flink_conf = Configuration()

@@ -10,7 +10,8 @@ import sys
 import time
 from dataclasses import asdict
 
-from pipeline import log
+from pipeline import log, reachability
+from pipeline.argtypes import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, non_empty, number, timestamp
 from pipeline.config import ConfigError, load_config
 from pipeline.stack.errors import StackError
 from flink_jobs.fraud.rules import RulesError
@@ -25,10 +26,11 @@ def _cmd_install(args, config) -> None:
 
 
 def _cmd_up(args, config) -> None:
-    from pipeline.stack import stack
+    from pipeline.stack import secrets, stack
     from pipeline.stack.install.plan import install_all
 
     started = time.monotonic()
+    config = secrets.ensure(config)
     if not args.no_install:
         install_all(config)
     supervisor = stack.build(config)
@@ -97,6 +99,9 @@ def _cmd_logs(args, config) -> None:
 
 def _cmd_bench_stack(args, config) -> None:
     from pipeline.bench import stack as bench_stack
+    from pipeline.stack import secrets
+
+    config = secrets.ensure(config)
 
     result = bench_stack.run(config, settle_s=args.settle, keep_running=args.keep_running)
     print(bench_stack.report(result))
@@ -107,6 +112,9 @@ def _cmd_bench_stack(args, config) -> None:
 
 def _cmd_bench_cdc(args, config) -> None:
     from pipeline.bench import cdc as bench_cdc
+    from pipeline.stack import secrets
+
+    config = secrets.ensure(config)
 
     result = bench_cdc.run(config, rows=args.rows, updates=args.updates, rate=args.rate, seconds=args.seconds,
                            debezium=not args.no_debezium)
@@ -179,13 +187,10 @@ def _cmd_history(args, config) -> None:
 
 
 def _cmd_history_export(args, config) -> None:
-    from datetime import datetime
-
     from pipeline.backfill.export import export
 
-    until = datetime.fromisoformat(args.until) if args.until else None
     result = export(config.postgres, config.aws, bucket=args.bucket or config.aws.s3_bucket, prefix=args.prefix,
-                    partition=args.partition, until=until)
+                    partition=args.partition, until=args.until)
     print(f"{sum(result.rows.values())} rows ({', '.join(f'{k} {v}' for k, v in result.rows.items())}) up to "
           f"{result.until.isoformat()} in {len(result.files)} files under s3://{result.bucket}/{result.prefix}/ "
           f"in {result.seconds:.1f} s = {result.rows_per_s:,.0f} rows/s")
@@ -243,46 +248,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("logs", help="show a service's log")
     p.add_argument("service")
-    p.add_argument("-n", "--lines", type=int, default=50)
+    p.add_argument("-n", "--lines", type=POSITIVE_INT, default=50)
     p.add_argument("-f", "--follow", action="store_true")
     p.set_defaults(func=_cmd_logs)
 
     p = sub.add_parser("workload", help="write realistic fintech traffic with labelled fraud into the system of record")
-    p.add_argument("--tps", type=float, default=200.0, help="target payments per second (before the daily shape)")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds to run")
+    p.add_argument("--tps", type=POSITIVE, default=200.0, help="target payments per second (before the daily shape)")
+    p.add_argument("--duration", type=POSITIVE, default=60.0, help="seconds to run")
     p.add_argument("--seed", type=int, default=1, help="same seed, same operations")
-    p.add_argument("--writers", type=int, default=2, help="writer processes (each with its own connection)")
-    p.add_argument("--fraud-rate", type=float, default=0.002, help="chance an operation starts a fraud scenario")
-    p.add_argument("--customers", type=int, default=2000, help="customers to seed on first run")
+    p.add_argument("--writers", type=POSITIVE_INT, default=2, help="writer processes (each with its own connection)")
+    p.add_argument("--fraud-rate", type=FRACTION, default=0.002, help="chance an operation starts a fraud scenario")
+    p.add_argument("--customers", type=POSITIVE_INT, default=2000, help="customers to seed on first run")
     p.add_argument("--flat", action="store_true", help="ignore the daily traffic shape")
-    p.add_argument("--batch", type=int, default=64,
+    p.add_argument("--batch", type=POSITIVE_INT, default=64,
                    help="most due steps sent per pipeline round trip (1 = a round trip per step)")
-    p.add_argument("--history-months", type=int, default=0,
+    p.add_argument("--history-months", type=NON_NEGATIVE_INT, default=0,
                    help="first load this many months of back history if the database has none (the demo does)")
-    p.add_argument("--history-payments-per-day", type=int, default=1000)
-    p.set_defaults(func=_cmd_workload)
+    p.add_argument("--history-payments-per-day", type=POSITIVE_INT, default=1000)
+    p.set_defaults(func=_cmd_workload, needs=("postgres",))
 
     p = sub.add_parser("cdc", help="run the CDC reader: Postgres logical replication -> Kafka (until stopped)")
-    p.set_defaults(func=_cmd_cdc)
+    p.set_defaults(func=_cmd_cdc, needs=("postgres", "kafka"))
 
     p = sub.add_parser("history", help="load months of back history with COPY (once per database); `export` to S3")
-    p.add_argument("--months", type=int, default=14, help="months of history, ending at today 00:00 UTC")
-    p.add_argument("--payments-per-day", type=int, default=300, help="payments on an average weekday")
+    p.add_argument("--months", type=POSITIVE_INT, default=14, help="months of history, ending at today 00:00 UTC")
+    p.add_argument("--payments-per-day", type=POSITIVE_INT, default=300, help="payments on an average weekday")
     p.add_argument("--seed", type=int, default=1, help="same seed, same history (on the same seeded database)")
-    p.add_argument("--customers", type=int, default=2000, help="customers to seed if the database is empty")
-    p.set_defaults(func=_cmd_history)
+    p.add_argument("--customers", type=POSITIVE_INT, default=2000, help="customers to seed if the database is empty")
+    p.set_defaults(func=_cmd_history, needs=("postgres",))
     history_sub = p.add_subparsers(dest="history", required=False)
     p = history_sub.add_parser("export", help="the tables as Parquet on S3 (month/day partitions) for Druid backfill")
     p.add_argument("--bucket", help="default: [aws] s3_bucket")
-    p.add_argument("--prefix", default="backfill", help="key prefix; everything under it is replaced")
+    p.add_argument("--prefix", type=non_empty, default="backfill", help="key prefix; everything under it is replaced")
     p.add_argument("--partition", choices=("month", "day"), default="month", help="one file per UTC month or day")
-    p.add_argument("--until", help="cut-off (ISO 8601 with offset); default: the export's snapshot time")
-    p.set_defaults(func=_cmd_history_export)
+    p.add_argument("--until", type=timestamp, help="cut-off (ISO 8601 with offset); default: the export's snapshot time")
+    p.set_defaults(func=_cmd_history_export, needs=("postgres", "aws"))
 
     p = sub.add_parser("reporting", help="the legacy reporting layer in Postgres")
     reporting_sub = p.add_subparsers(dest="reporting", required=True)
     p = reporting_sub.add_parser("refresh", help="refresh the reporting schema's views (the old nightly ETL)")
-    p.set_defaults(func=_cmd_reporting_refresh)
+    p.set_defaults(func=_cmd_reporting_refresh, needs=("postgres",))
 
     p = sub.add_parser("flink", help="the PyFlink jobs (windows, fraud, health) and the fraud rules file")
     flink_sub = p.add_subparsers(dest="flink", required=True)
@@ -290,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", choices=("windows", "fraud", "health"))
     p.add_argument("--restore", default="auto",
                    help="'auto' (newest retained checkpoint of the job), 'none', or a checkpoint path")
-    p.set_defaults(func=_cmd_flink_run)
+    p.set_defaults(func=_cmd_flink_run, needs=("kafka", "flink"))
     p = flink_sub.add_parser("rules", help="validate the fraud rules file and list its rules")
     p.add_argument("file", nargs="?", help="default: [flink] rules_file")
     p.set_defaults(func=_cmd_flink_rules)
@@ -298,36 +303,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="fraud alert paging")
     alerts_sub = p.add_subparsers(dest="alerts", required=True)
     p = alerts_sub.add_parser("dispatch", help="page fraud alerts through SNS (deduplicated, rate-limited)")
-    p.set_defaults(func=_cmd_alerts_dispatch)
+    p.set_defaults(func=_cmd_alerts_dispatch, needs=("kafka", "aws"))
 
     p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
     bench = p.add_subparsers(dest="bench", required=True)
     p = bench.add_parser("stack", help="time `up` (down first) and measure the idle stack's memory")
-    p.add_argument("--settle", type=float, default=60.0, help="seconds to wait before reading memory")
+    p.add_argument("--settle", type=number(float, 0), default=60.0, help="seconds to wait before reading memory")
     _bench_output(p, "JSON + SVG timeline", label="warm", keep="the stack")
     p.set_defaults(func=_cmd_bench_stack)
     p = bench.add_parser("cdc", help="CDC throughput and commit-to-ack latency, ours vs Debezium Server")
-    p.add_argument("--rows", type=int, default=300_000, help="inserts in the throughput backlog")
-    p.add_argument("--updates", type=int, default=150_000, help="updates in the throughput backlog")
-    p.add_argument("--rate", type=int, default=5000, help="changes/s for the latency run")
-    p.add_argument("--seconds", type=float, default=20, help="length of the latency run")
+    p.add_argument("--rows", type=POSITIVE_INT, default=300_000, help="inserts in the throughput backlog")
+    p.add_argument("--updates", type=NON_NEGATIVE_INT, default=150_000, help="updates in the throughput backlog")
+    p.add_argument("--rate", type=POSITIVE_INT, default=5000, help="changes/s for the latency run")
+    p.add_argument("--seconds", type=POSITIVE, default=20, help="length of the latency run")
     p.add_argument("--no-debezium", action="store_true", help="measure only our reader")
     _bench_output(p, "JSON + SVG charts", label="local")
     p.set_defaults(func=_cmd_bench_cdc)
     p = bench.add_parser("fraud", help="workload -> CDC -> Flink fraud job -> SNS: detection latency, precision, recall")
-    p.add_argument("--seconds", type=float, default=120, help="how long the labelled workload runs")
-    p.add_argument("--tps", type=float, default=100, help="payments per second")
-    p.add_argument("--fraud-rate", type=float, default=0.01, help="chance per operation of starting a scenario")
-    p.add_argument("--warmup", type=float, default=20, help="seconds of traffic without fraud before measuring")
+    p.add_argument("--seconds", type=POSITIVE, default=120, help="how long the labelled workload runs")
+    p.add_argument("--tps", type=POSITIVE, default=100, help="payments per second")
+    p.add_argument("--fraud-rate", type=FRACTION, default=0.01, help="chance per operation of starting a scenario")
+    p.add_argument("--warmup", type=number(float, 0), default=20,
+                   help="seconds of traffic without fraud before measuring")
     _bench_output(p, "JSON + SVG", label="local", keep="the bench stack")
     p.set_defaults(func=_cmd_bench_fraud)
     p = bench.add_parser("flink", help="events/s each Flink job consumes from preloaded CDC topics (stack of its own)")
     p.add_argument("--job", choices=("windows", "fraud", "health", "all"), default="all",
                    help="all: windows then fraud (health only on request)")
-    p.add_argument("--events", type=int, help="changes preloaded for each job, of the tables it reads "
+    p.add_argument("--events", type=POSITIVE_INT, help="changes preloaded for each job, of the tables it reads "
                                                 "(default per job: a minute or two of it on two cores)")
     p.add_argument("--seed", type=int, default=1, help="same seed, same changes")
-    p.add_argument("--checkpoint-interval-ms", type=int,
+    p.add_argument("--checkpoint-interval-ms", type=number(int, 100),
                    help="the jobs' checkpoint interval, also how often they commit their progress (default 1000)")
     _bench_output(p, "JSON + SVG per job", keep="the bench stack's Kafka")
     p.set_defaults(func=_cmd_bench_flink)
@@ -344,16 +350,30 @@ def _bench_output(p, what: str, label: str | None = None, keep: str | None = Non
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Arguments first: a bad value is refused before anything is read or contacted.
     args = build_parser().parse_args(argv)
     log.setup()
     if args.config:
         # Services the stack spawns (the demo workload) run this CLI too: hand them the same file.
         os.environ["CDC_OLAP_CONFIG"] = args.config
+    config = None
     try:
         config = load_config(args.config)
+        # The services the command declared it needs, before it starts anything of its own.
+        reachability.require(config, getattr(args, "needs", ()))
         args.func(args, config)
-    except (ConfigError, StackError, RulesError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except (ConfigError, StackError, RulesError, reachability.Unreachable) as exc:
+        _fail(exc)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # A service that went away (or refused a login) after the command started: one line, not a traceback.
+        unreachable = reachability.explain(exc, config) if config is not None else None
+        if unreachable is None:
+            raise
+        _fail(unreachable)
+
+
+def _fail(exc: Exception) -> None:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)

@@ -21,6 +21,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import quote
+
+from psycopg.conninfo import make_conninfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "cdc-olap.toml"
@@ -29,6 +32,36 @@ ENV_PREFIX = "CDC_OLAP_"
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message says which and how to fix it."""
+
+
+# The local stack's generated credentials: name in <run_dir>/secrets.env -> (section, key) they fill.
+# Only a section with managed = true takes them; `cdc-olap up` writes the file (pipeline/stack/secrets.py).
+LOCAL_SECRETS: dict[str, tuple[str, str]] = {
+    "postgres_superuser_password": ("postgres", "superuser_password"),
+    "postgres_password": ("postgres", "password"),
+    "superset_db_password": ("superset", "db_password"),
+    "superset_admin_password": ("superset", "admin_password"),
+    "superset_secret_key": ("superset", "secret_key"),
+    "cdc_mask_salt": ("cdc", "mask_salt"),
+}
+SECRETS_FILE = "secrets.env"
+
+
+def require_secret(section: str, key: str, value: str | None) -> str:
+    """The secret's value, or an error that says where it comes from: an unset secret must never
+    reach a DSN or URL as the text "None" (or an empty password that fails later and obscurely)."""
+    if value is None or value == "":
+        raise ConfigError(
+            f"[{section}] {key} is not set: for the local stack run `./cdc-olap up` (it generates "
+            f"<run_dir>/{SECRETS_FILE}); for an external {section}, set ${ENV_PREFIX}{section.upper()}_{key.upper()} "
+            "from your secret store")
+    return value
+
+
+def url_credentials(user: str, password: str) -> str:
+    """`user:password` for the authority of a URL: every reserved character (@ : / % and the rest)
+    percent-encoded, so a generated or rotated password can never change where the URL points."""
+    return f"{quote(user, safe='')}:{quote(password, safe='')}"
 
 
 @dataclass(frozen=True)
@@ -59,11 +92,15 @@ class PostgresConfig:
     max_wal_senders: int = 10
 
     def dsn(self, database: str | None = None, *, superuser: bool = False) -> str:
-        user, password = (self.superuser, self.superuser_password) if superuser else (self.user, self.password)
-        return (
-            f"host={self.host} port={self.port} dbname={database or self.database} "
-            f"user={user} password={password} connect_timeout=5"
-        )
+        """A libpq connection string; make_conninfo quotes every value (quotes, spaces, backslashes)."""
+        key = "superuser_password" if superuser else "password"
+        password = require_secret("postgres", key, getattr(self, key))
+        return make_conninfo(host=self.host, port=self.port, dbname=database or self.database,
+                             user=self.superuser if superuser else self.user, password=password, connect_timeout=5)
+
+    def url(self, user: str, password: str, database: str, *, scheme: str = "postgresql") -> str:
+        """A SQLAlchemy-style URL for another client of this server (Superset's metadata database)."""
+        return f"{scheme}://{url_credentials(user, password)}@{self.host}:{self.port}/{quote(database, safe='')}"
 
 
 @dataclass(frozen=True)
@@ -449,38 +486,42 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         section_cls = fld.default_factory  # type: ignore[misc]
         built[name] = _build_section(name, section_cls, data.get(name, {}), env)
     config = _apply_port_offset(Config(**built))
-    config = _fill_local_secrets(config)
+    config = with_local_secrets(config, read_local_secrets(config.run_dir / SECRETS_FILE))
     _validate(config)
     return config
 
 
-def _fill_local_secrets(config: Config) -> Config:
-    """Managed services get passwords generated once per run dir; external ones must be configured."""
-    from pipeline.secrets import local_secrets
+def read_local_secrets(path: Path) -> dict[str, str]:
+    """The local stack's generated credentials, if it has any yet. Only read: writing them is the
+    stack's job (`cdc-olap up`), so loading configuration never changes anything on disk."""
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
 
-    pg, ss, cdc = config.postgres, config.superset, config.cdc
-    needs = (pg.managed and None in (pg.password, pg.superuser_password)) or (
-        ss.managed and None in (ss.admin_password, ss.secret_key, ss.db_password)
-    ) or (pg.managed and cdc.mask and cdc.mask_salt is None)
-    if not needs:
-        return config
-    secrets = local_secrets(config.run_dir)
-    if pg.managed:
-        pg = dataclasses.replace(
-            pg,
-            password=pg.password or secrets["postgres_password"],
-            superuser_password=pg.superuser_password or secrets["postgres_superuser_password"],
-        )
-    if ss.managed:
-        ss = dataclasses.replace(
-            ss,
-            admin_password=ss.admin_password or secrets["superset_admin_password"],
-            secret_key=ss.secret_key or secrets["superset_secret_key"],
-            db_password=ss.db_password or secrets["superset_db_password"],
-        )
-    if pg.managed and cdc.mask_salt is None:
-        cdc = dataclasses.replace(cdc, mask_salt=secrets["cdc_mask_salt"])
-    return dataclasses.replace(config, postgres=pg, superset=ss, cdc=cdc)
+
+def managed_secrets(config: Config) -> list[str]:
+    """Names (of LOCAL_SECRETS) this config leaves to the local stack: unset, in a managed section.
+    The mask salt belongs to the managed Postgres: a DBA-run database brings its own."""
+    managed = {"postgres": config.postgres.managed, "superset": config.superset.managed,
+               "cdc": config.postgres.managed and bool(config.cdc.mask)}
+    return [name for name, (section, key) in LOCAL_SECRETS.items()
+            if managed[section] and getattr(getattr(config, section), key) is None]
+
+
+def with_local_secrets(config: Config, values: Mapping[str, str]) -> Config:
+    """Fill what the local stack generates, never overriding a value set in the file or environment."""
+    changes: dict[str, dict[str, str]] = {}
+    for name in managed_secrets(config):
+        if values.get(name):
+            section, key = LOCAL_SECRETS[name]
+            changes.setdefault(section, {})[key] = values[name]
+    return dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **fields)
+                                          for section, fields in changes.items()})
 
 
 _PORT_FIELDS = {

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PROJECT_ROOT, Config, load_config
+from pipeline.stack import secrets
 from pipeline.stack import stack as stack_module
 from pipeline.stack.install.plan import install_all
 from pipeline.stack.supervisor import Supervisor
@@ -71,7 +72,7 @@ class TestStack:
 @pytest.fixture(scope="session")
 def test_stack():
     env = {**os.environ, **TEST_ENV}
-    config = load_config(env=env)
+    config = secrets.ensure(load_config(env=env))
     stack = TestStack(config)
     yield stack
     if os.environ.get("CDC_OLAP_KEEP_STACK") != "1":
@@ -212,7 +213,7 @@ def own_kafka(tmp_path_factory):
     without disturbing the session's shared broker. Yields (config, supervisor)."""
     env = {**os.environ, "CDC_OLAP_STACK_RUN_DIR": str(tmp_path_factory.mktemp("own-kafka")),
            "CDC_OLAP_STACK_PORT_OFFSET": "1500"}
-    config = load_config(env=env)
+    config = secrets.ensure(load_config(env=env))
     supervisor = stack_module.build(config)
     install_all(config)
     supervisor.up(only={"kafka"})
@@ -229,7 +230,7 @@ class Pager:
         import uuid
 
         from pipeline.alerts.dispatcher import build
-        from pipeline.stack.services.aws import client
+        from pipeline.aws import client
 
         self.suffix = uuid.uuid4().hex[:8]
         self.config = dataclasses.replace(config, aws=dataclasses.replace(config.aws,

@@ -138,7 +138,7 @@ def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, to
 
 
 def build(config: Config, ledger_path: Path | None = None) -> Dispatcher:
-    from pipeline.stack.services.aws import client
+    from pipeline.aws import client
 
     sns = client(config.aws, "sns")
     topic_arn = sns.create_topic(Name=config.aws.sns_topic)["TopicArn"]

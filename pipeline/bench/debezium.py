@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import log
-from pipeline.config import PROJECT_ROOT, Config
+from pipeline.config import PROJECT_ROOT, Config, require_secret
 from pipeline.stack import templates
 from pipeline.stack.errors import StackError
 from pipeline.stack.install import maven, stamp
@@ -78,7 +78,7 @@ class DebeziumServer:
     def start(self) -> None:
         home = self.install.home
         classpath = f"{home}/debezium-server-dist-{VERSION}-runner.jar:{home}/config/lib:{home}/lib/*"
-        env = {**os.environ, "DBZ_PG_PASSWORD": self.pg.password or ""}
+        env = {**os.environ, "DBZ_PG_PASSWORD": require_secret("postgres", "password", self.pg.password)}
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "a") as out:
             self.proc = subprocess.Popen([str(self.install.java), "-Xms128m", f"-Xmx{self.heap}", "-cp", classpath,

@@ -8,16 +8,16 @@ pages, consumer group offsets) mixes into the figures. Offsets in use: tests
 from __future__ import annotations
 
 from pipeline.config import Config, load_config
-from pipeline.stack import stack
+from pipeline.stack import secrets, stack
 
 
 def fresh(base_env: dict[str, str], run_dir: str, port_offset: int,
           overrides: dict[str, str] | None = None) -> Config:
-    """The bench stack's config after stopping and deleting whatever its run dir held. Its secrets are
-    regenerated too, hence loading twice. CDC_OLAP_BENCH_RUN_DIR moves the run dir."""
+    """The bench stack's config after stopping and deleting whatever its run dir held, with fresh
+    secrets. CDC_OLAP_BENCH_RUN_DIR moves the run dir."""
     env = {**base_env, "CDC_OLAP_STACK_RUN_DIR": base_env.get("CDC_OLAP_BENCH_RUN_DIR", run_dir),
            "CDC_OLAP_STACK_PORT_OFFSET": str(port_offset), **(overrides or {})}
     previous = stack.build(load_config(env=env))
     previous.down()
     previous.layout.purge()
-    return load_config(env=env)
+    return secrets.ensure(load_config(env=env))

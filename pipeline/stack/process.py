@@ -64,7 +64,8 @@ def running_pid(layout: Layout, name: str) -> int | None:
 
 def spawn(layout: Layout, service: Service) -> int:
     log = layout.log_file(service.name)
-    env = {**os.environ, **service.env, "CDC_OLAP_RUN_DIR": str(layout.run_dir)}
+    extra = service.env() if callable(service.env) else service.env
+    env = {**os.environ, **extra, "CDC_OLAP_RUN_DIR": str(layout.run_dir)}
     kwargs: dict = {}
     if service.user:
         info = pwd.getpwnam(service.user)
@@ -131,7 +132,7 @@ def _reap(pid: int) -> None:
 def rss_kib(pid: int) -> int:
     """Resident memory of a process and all its descendants, in KiB."""
     total = 0
-    for child in [pid, *_descendants(pid)]:
+    for child in [pid, *descendants(pid)]:
         try:
             for line in Path(f"/proc/{child}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -144,7 +145,7 @@ def rss_kib(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process and its living descendants have used so far."""
     ticks = 0
-    for child in [pid, *_descendants(pid)]:
+    for child in [pid, *descendants(pid)]:
         try:
             fields = Path(f"/proc/{child}/stat").read_text().rsplit(") ", 1)[1].split()
         except (FileNotFoundError, IndexError, ProcessLookupError):
@@ -161,7 +162,8 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid` (children, their children, ...): what a service really runs."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

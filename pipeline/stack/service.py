@@ -25,7 +25,9 @@ class Service:
     argv: list[str]
     health: Callable[[], str]  # returns a short detail when healthy, raises Unhealthy otherwise
     requires: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
+    # Added to the inherited environment; a callable is evaluated at spawn, for values (secrets) that
+    # exist only once `up` has prepared the stack, so building a stack for `status` never needs them.
+    env: dict[str, str] | Callable[[], dict[str, str]] = field(default_factory=dict)
     cwd: Path | None = None
     user: str | None = None  # OS user to run as (PostgreSQL refuses root)
     prepare: Callable[[], None] | None = None  # idempotent one-time setup before the first start

@@ -1,6 +1,12 @@
-import pytest
+from urllib.parse import unquote, urlsplit
 
-from pipeline.config import ConfigError, load_config
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from pipeline.config import ConfigError, PostgresConfig, load_config
+
+# Every character that breaks a naively built DSN or URL: @ : / % ' space, and a backslash.
+AWKWARD = "p@ss:w/o%rd' x\\y"
 
 
 def _env(tmp_path, **extra):
@@ -53,13 +59,48 @@ def test_remote_flink_needs_rest_url(tmp_path):
         load_config(env=_env(tmp_path, CDC_OLAP_FLINK_MODE="remote"))
 
 
-def test_local_secrets_are_generated_once_and_private(tmp_path):
-    first = load_config(env=_env(tmp_path))
-    second = load_config(env=_env(tmp_path))
-    assert first.postgres.password and first.postgres.password == second.postgres.password
-    assert first.superset.secret_key != first.superset.admin_password
-    mode = (tmp_path / "run" / "secrets.env").stat().st_mode & 0o777
-    assert mode == 0o600
+def test_loading_config_writes_nothing(tmp_path):
+    config = load_config(env=_env(tmp_path))
+    assert not (tmp_path / "run").exists()
+    assert config.postgres.password is None  # the stack generates it on `up`, not the config loader
+
+
+def test_local_stack_secrets_are_read_for_managed_sections_only(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "secrets.env").write_text("# generated\npostgres_password=from-file\n"
+                                                  "superset_admin_password=admin-file\n")
+    managed = load_config(env=_env(tmp_path, CDC_OLAP_SUPERSET_ADMIN_PASSWORD="from-env"))
+    assert managed.postgres.password == "from-file"
+    assert managed.superset.admin_password == "from-env"  # the environment wins over the stack's file
+    external = load_config(env=_env(tmp_path, CDC_OLAP_POSTGRES_MANAGED="false"))
+    assert external.postgres.password is None
+
+
+def test_dsn_quotes_every_character_of_a_password(tmp_path):
+    pg = PostgresConfig(password=AWKWARD, superuser_password=AWKWARD + "!", user="o'neil app")
+    parsed = conninfo_to_dict(pg.dsn("db name"))
+    assert parsed["password"] == AWKWARD
+    assert parsed["user"] == "o'neil app" and parsed["dbname"] == "db name"
+    assert parsed["host"] == "127.0.0.1" and parsed["port"] == "25432"
+    assert conninfo_to_dict(pg.dsn(superuser=True))["password"] == AWKWARD + "!"
+
+
+def test_url_percent_encodes_user_and_password():
+    url = PostgresConfig(host="db.internal", port=5433).url("super set", AWKWARD, "superset",
+                                                            scheme="postgresql+psycopg2")
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.hostname, parts.port, parts.path) == ("postgresql+psycopg2", "db.internal", 5433,
+                                                                     "/superset")
+    assert unquote(parts.password) == AWKWARD and unquote(parts.username) == "super set"
+    assert "@" not in parts.password and "/" not in parts.password
+
+
+@pytest.mark.parametrize("superuser, key", [(False, "password"), (True, "superuser_password")])
+def test_missing_password_is_an_error_naming_key_and_variable(superuser, key):
+    with pytest.raises(ConfigError, match=rf"\[postgres\] {key} is not set.*CDC_OLAP_POSTGRES_{key.upper()}"):
+        PostgresConfig().dsn(superuser=superuser)
+    with pytest.raises(ConfigError, match="not set"):
+        PostgresConfig(password="", superuser_password="").dsn(superuser=superuser)
 
 
 def test_external_services_get_no_generated_password(tmp_path):

@@ -7,7 +7,7 @@ import sys
 import psycopg
 import requests
 
-from pipeline.config import Config, child_env
+from pipeline.config import Config, ConfigError, child_env
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
@@ -18,7 +18,7 @@ def _slot_lag(config: Config) -> str:
         with psycopg.connect(config.postgres.dsn(), connect_timeout=3) as conn:
             row = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, wal_status "
                                "FROM pg_replication_slots WHERE slot_name = %s", (config.cdc.slot,)).fetchone()
-    except psycopg.Error as exc:
+    except (psycopg.Error, ConfigError) as exc:
         return f"slot unknown ({exc.__class__.__name__})"
     if row is None:
         return f"slot {config.cdc.slot} does not exist yet"

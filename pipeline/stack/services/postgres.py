@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pipeline.config import Config
+from pipeline.config import Config, ConfigError, require_secret
 from pipeline.stack.errors import StackError
 from pipeline.stack.install.apt import postgres_bin_dir
 from pipeline.stack.layout import Layout
@@ -39,7 +39,7 @@ def health(config: Config) -> str:
         with psycopg.connect(pg.dsn("postgres", superuser=True)) as conn:
             wal_level = conn.execute("SHOW wal_level").fetchone()[0]
             version = conn.execute("SHOW server_version").fetchone()[0]
-    except psycopg.Error as exc:
+    except (psycopg.Error, ConfigError) as exc:
         raise Unhealthy(f"cannot connect to {pg.host}:{pg.port}: {str(exc).strip().splitlines()[0]}") from None
     if wal_level != "logical":
         raise Unhealthy(f"wal_level is {wal_level}; logical replication needs wal_level=logical")
@@ -50,8 +50,8 @@ def _databases(config: Config) -> list[tuple[str, str, str, bool]]:
     """(role, password, database, replication) for every consumer of the cluster."""
     pg = config.postgres
     return [
-        (pg.user, pg.password or "", pg.database, True),
-        ("superset", config.superset.db_password or "", "superset", False),
+        (pg.user, require_secret("postgres", "password", pg.password), pg.database, True),
+        ("superset", require_secret("superset", "db_password", config.superset.db_password), "superset", False),
     ]
 
 
@@ -93,7 +93,7 @@ def service(config: Config, layout: Layout) -> Service:
         argv += ["-c", f"{key}={value}"]
 
     def prepare() -> None:
-        _initdb(data_dir, pg.superuser, pg.superuser_password or "")
+        _initdb(data_dir, pg.superuser, require_secret("postgres", "superuser_password", pg.superuser_password))
 
     return Service(
         name="postgres",

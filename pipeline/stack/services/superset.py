@@ -13,12 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.config import Config, SupersetConfig
+from pipeline.config import Config, SupersetConfig, require_secret
 from pipeline.stack import health as probe
 from pipeline.stack.errors import StackError
 from pipeline.stack.install import stamp
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
+
+# gunicorn's request limits stay at its defaults (request line 4094 bytes, header field 8190 bytes,
+# 100 header fields): 0 would mean unlimited, letting one request hold a worker's memory.
+GUNICORN_OPTIONS = ("--worker-class", "gthread", "--threads", "4", "--timeout", "120", "--graceful-timeout", "30",
+                    "--max-requests", "1000", "--max-requests-jitter", "100")
 
 # Besides apache-superset[postgres,druid] itself: its undeclared imports (rich, cachetools) and what runs it.
 EXTRA_PACKAGES = ("psycopg2-binary", "pydruid", "redis<6", "celery[redis]", "gunicorn", "rich", "cachetools")
@@ -60,6 +65,7 @@ def login(superset: SupersetConfig) -> str:
 
 
 def _environment(config: Config, layout: Layout) -> dict[str, str]:
+    """Secrets go to Superset through its environment (readable only by its user), never its argv."""
     ss, pg = config.superset, config.postgres
     venv = venv_dir(config, layout)
     return {
@@ -67,8 +73,9 @@ def _environment(config: Config, layout: Layout) -> dict[str, str]:
         "SUPERSET_HOME": str(layout.data / "superset"),
         "FLASK_APP": "superset",
         "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-        "SUPERSET_SECRET_KEY": ss.secret_key or "",
-        "SUPERSET_DATABASE_URI": f"postgresql+psycopg2://superset:{ss.db_password}@{pg.host}:{pg.port}/superset",
+        "SUPERSET_SECRET_KEY": require_secret("superset", "secret_key", ss.secret_key),
+        "SUPERSET_DATABASE_URI": pg.url("superset", require_secret("superset", "db_password", ss.db_password),
+                                        "superset", scheme="postgresql+psycopg2"),
         "SUPERSET_REDIS_URL": f"redis://{config.redis.host}:{config.redis.port}",
         "SUPERSET_SMTP_HOST": config.smtp.host,
         "SUPERSET_SMTP_PORT": str(config.smtp.port),
@@ -95,32 +102,45 @@ def _log_marker(layout: Layout, name: str, marker: str) -> str:
     return f"log says {marker!r}"
 
 
-def _setup_metadata(config: Config, layout: Layout, env: dict[str, str]) -> None:
+def _setup_metadata(config: Config, layout: Layout) -> None:
     """`db upgrade`, admin user and `init`: once per run dir and Superset version (about 20 s)."""
     marker = layout.data / "superset" / f".initialised-{config.superset.version}"
     if marker.exists():
         return
     marker.parent.mkdir(parents=True, exist_ok=True)
     ss = config.superset
+    env = _environment(config, layout)
     superset = str(venv_dir(config, layout) / "bin" / "superset")
+    # The admin's password reaches `fab create-admin` through Click's environment variable for its
+    # --password option (Flask's CLI prefix FLASK_ + command path), so it is not visible in `ps`.
+    admin_env = {"FLASK_FAB_CREATE_ADMIN_PASSWORD": require_secret("superset", "admin_password", ss.admin_password)}
     steps = [
-        [superset, "db", "upgrade"],
-        [superset, "fab", "create-admin", "--username", ss.admin_user, "--firstname", "Admin", "--lastname",
-         "User", "--email", "admin@cdc-olap.example", "--password", ss.admin_password or ""],
-        [superset, "init"],
+        ([superset, "db", "upgrade"], {}),
+        ([superset, "fab", "create-admin", "--username", ss.admin_user, "--firstname", "Admin", "--lastname",
+          "User", "--email", "admin@cdc-olap.example"], admin_env),
+        ([superset, "init"], {}),
     ]
     with open(layout.log_file("superset-setup"), "a") as log:
-        for argv in steps:
-            result = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=600,
+        for argv, extra_env in steps:
+            # No terminal and no stdin: a prompt (if the variable were not honoured) fails instead of waiting.
+            result = subprocess.run(argv, env={**env, **extra_env}, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True, timeout=600,
                                     cwd=layout.data / "superset")
             if result.returncode != 0:
                 raise StackError(f"`superset {' '.join(argv[1:3])}` failed; see {layout.log_file('superset-setup')}")
     marker.touch()
 
 
+def web_argv(config: Config, layout: Layout) -> list[str]:
+    ss = config.superset
+    return [str(venv_dir(config, layout) / "bin" / "gunicorn"), "--bind", f"{ss.host}:{ss.port}",
+            "--workers", str(ss.web_workers), *GUNICORN_OPTIONS, "superset.app:create_app()"]
+
+
 def services(config: Config, layout: Layout) -> list[Service]:
     ss = config.superset
-    env = _environment(config, layout)
+    # Built when a process starts: the stack's secrets exist by then, not necessarily for `status`.
+    env = lambda: _environment(config, layout)  # noqa: E731
     venv_bin = venv_dir(config, layout) / "bin"
     workdir = layout.data / "superset"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -129,15 +149,12 @@ def services(config: Config, layout: Layout) -> list[Service]:
         Service(
             name="superset-web",
             port=ss.port,
-            argv=[str(venv_bin / "gunicorn"), "--bind", f"{ss.host}:{ss.port}", "--workers", str(ss.web_workers),
-                  "--worker-class", "gthread", "--threads", "4", "--timeout", "120", "--graceful-timeout", "30",
-                  "--max-requests", "1000", "--max-requests-jitter", "100", "--limit-request-line", "0",
-                  "--limit-request-field_size", "0", "superset.app:create_app()"],
+            argv=web_argv(config, layout),
             env=env,
             cwd=workdir,
             health=lambda: health(ss),
             requires=("postgres", "redis"),
-            prepare=lambda: _setup_metadata(config, layout, env),
+            prepare=lambda: _setup_metadata(config, layout),
             start_timeout_s=180,
         ),
         Service(
