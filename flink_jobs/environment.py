@@ -17,8 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.config import Config
-from pipeline.stack.layout import Layout
-from pipeline.stack.services import flink as flink_stage
+from pipeline.paths import RunPaths
 
 
 def checkpoint_dir(config: Config, job: str, version: str) -> str:
@@ -42,11 +41,11 @@ def latest_checkpoint(config: Config, job: str, version: str) -> str | None:
     return str(max(complete, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))))
 
 
-def settings(config: Config, layout: Layout, job: str | None = None, version: str = "",
+def settings(config: Config, paths: RunPaths, job: str | None = None, version: str = "",
              restore_from: str | None = None) -> dict[str, str]:
     """The Flink configuration for this config: connector jars, parallelism, memory, time, checkpoints, target."""
     flink = config.flink
-    jar_urls = ";".join(p.as_uri() for p in flink_stage.jars(config, layout))
+    jar_urls = ";".join(p.as_uri() for p in paths.flink_jars(flink.kafka_connector_version))
     values = {
         "pipeline.jars": jar_urls,
         "parallelism.default": str(flink.parallelism),
@@ -90,17 +89,17 @@ def settings(config: Config, layout: Layout, job: str | None = None, version: st
     return values
 
 
-def table_environment(config: Config, layout: Layout, job: str | None = None, version: str = "",
+def table_environment(config: Config, paths: RunPaths, job: str | None = None, version: str = "",
                       restore_from: str | None = None):
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     # PyFlink reads the gateway JVM's options from JVM_ARGS when it launches it.
     os.environ.setdefault("JVM_ARGS", f"-Xmx{config.flink.local_heap}")
-    os.environ.setdefault("FLINK_LOG_DIR", str(layout.logs / "flink"))
-    (layout.logs / "flink").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("FLINK_LOG_DIR", str(paths.logs / "flink"))
+    (paths.logs / "flink").mkdir(parents=True, exist_ok=True)
     flink_conf = Configuration()
-    for key, value in settings(config, layout, job, version, restore_from).items():
+    for key, value in settings(config, paths, job, version, restore_from).items():
         flink_conf.set_string(key, value)
     env_settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(flink_conf).build()
     # PyFlink sets the root logger to WARNING while it starts; our own info events must still show.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pipeline import log
 from pipeline.config import Config
 from pipeline.kafka.admin import ensure_topics
-from pipeline.stack.layout import Layout
+from pipeline.paths import RunPaths
 from flink_jobs.environment import latest_checkpoint, table_environment
 from flink_jobs.job import JobSpec
 
@@ -36,7 +36,7 @@ def build(config: Config, name: str) -> JobSpec:
 def prepare(config: Config, spec: JobSpec, restore_from: str | None = None):
     """The job's TableEnvironment with its settings and tables in place: ready to run its INSERT, or to
     compile it (tests read the plan the optimizer makes)."""
-    t_env = table_environment(config, Layout.from_config(config), job=spec.name, version=spec.version,
+    t_env = table_environment(config, RunPaths.from_config(config), job=spec.name, version=spec.version,
                               restore_from=restore_from)
     for key, value in spec.settings.items():
         t_env.get_config().set(key, value)

@@ -229,7 +229,7 @@ class Pager:
         import uuid
 
         from pipeline.alerts.dispatcher import build
-        from pipeline.stack.services.aws import client
+        from pipeline.aws import client
 
         self.suffix = uuid.uuid4().hex[:8]
         self.config = dataclasses.replace(config, aws=dataclasses.replace(config.aws,

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from pipeline import log
 from pipeline.config import AwsConfig, PostgresConfig
 from pipeline.backfill.tables import TABLES, ExportTable
-from pipeline.stack.services.aws import client
+from pipeline.aws import client
 
 _log = log.get("backfill")
 PARTITION_FORMATS = {"month": ("month", "YYYY-MM"), "day": ("day", "YYYY-MM-DD")}

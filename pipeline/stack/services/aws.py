@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.aws import LOCAL_CREDENTIALS, client
 from pipeline.config import AwsConfig, Config
 from pipeline.stack import health as probe
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
-
-# moto accepts any credentials; these are not secrets, they only select moto's default account.
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-def client(aws: AwsConfig, name: str):
-    """A boto3 client for S3/SNS at the configured endpoint (moto locally, AWS otherwise)."""
-    import boto3
-
-    extra = dict(
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    ) if aws.managed else {}
-    return boto3.client(name, region_name=aws.region, endpoint_url=aws.endpoint, **extra)
 
 
 def health(aws: AwsConfig) -> str:

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.backfill.export import export
-from pipeline.stack.services.aws import client
+from pipeline.aws import client
 from pipeline.workload.history import HistorySpec
 from pipeline.workload.history_load import load
 

@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from pipeline.stack.services.aws import client
+from pipeline.aws import client
 
 
 def test_s3_put_and_get(test_stack):
