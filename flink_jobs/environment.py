@@ -4,9 +4,9 @@ Local mode runs an embedded mini-cluster in a JVM that PyFlink starts next to
 this Python process; remote mode submits to a JobManager over REST. Memory is
 sized for a 2-core machine shared with Kafka, Druid and Superset.
 
-A named job checkpoints (RocksDB, incremental) into its own directory and
-keeps the last checkpoints when it stops, so a job killed with -9 can be
-started again from where it was (`restore_from`).
+A named job checkpoints (RocksDB, incremental) into its own directory
+(flink_jobs/checkpoints.py) and keeps the last checkpoints when it stops, so a
+job killed with -9 can be started again from where it was (`restore_from`).
 """
 
 from __future__ import annotations
@@ -18,27 +18,7 @@ from urllib.parse import urlparse
 
 from pipeline.config import Config
 from pipeline.paths import RunPaths
-
-
-def checkpoint_dir(config: Config, job: str, version: str) -> str:
-    """Where a job's checkpoints go: a local path under the run dir, or the configured URI.
-
-    `version` identifies the job's SQL: a changed rules file makes a different
-    job whose state a checkpoint of the old one cannot restore, so each
-    version keeps its own checkpoints (and a new version starts afresh).
-    """
-    return config.run_path(config.flink.checkpoint_dir).rstrip("/") + f"/{job}/{version}"
-
-
-def latest_checkpoint(config: Config, job: str, version: str) -> str | None:
-    """The newest complete checkpoint a local job left behind (a chk-N dir with _metadata), if any."""
-    root = Path(checkpoint_dir(config, job, version))
-    if "://" in str(root) or not root.is_dir():
-        return None
-    complete = [p.parent for p in root.glob("*/chk-*/_metadata")]
-    if not complete:
-        return None
-    return str(max(complete, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))))
+from flink_jobs.checkpoints import checkpoint_dir
 
 
 def settings(config: Config, paths: RunPaths, job: str | None = None, version: str = "",
