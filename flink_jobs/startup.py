@@ -15,6 +15,7 @@ without Flink:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flink_jobs.checkpoints import Checkpoint, newest
@@ -32,8 +33,8 @@ class StartPlan:
     running: ClusterJob | None = None  # the active job that made us not submit
 
 
-def plan(job: str, version: str, restore: str, found: list[Checkpoint],
-         running: list[ClusterJob] = ()) -> StartPlan:
+def plan(job: str, version: str, restore: str, found: Sequence[Checkpoint],
+         running: Sequence[ClusterJob] = ()) -> StartPlan:
     """restore: "auto", "none" or a checkpoint/savepoint path; found: checkpoints of every version of the job."""
     if running:
         return StartPlan(submit=False, running=min(running, key=lambda j: j.start_time_ms))

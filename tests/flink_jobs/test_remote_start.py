@@ -74,13 +74,12 @@ def jm():
 @pytest.fixture
 def config(tmp_path, jm):
     return load_config(env={"CDC_OLAP_STACK_RUN_DIR": str(tmp_path / "run"), "CDC_OLAP_FLINK_MODE": "remote",
-                            "CDC_OLAP_FLINK_REST_URL": jm.url, "CDC_OLAP_FLINK_CHECKPOINT_DIR": "s3://lake/checkpoints",
-                            # no S3 here: the storage listing finds nothing, the JobManager knows
-                            "CDC_OLAP_AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+                            "CDC_OLAP_FLINK_REST_URL": jm.url, "CDC_OLAP_FLINK_CHECKPOINT_DIR": "s3://lake/checkpoints"})
 
 
 @pytest.fixture(autouse=True)
 def _no_s3(monkeypatch):
+    """No S3 here: its listing finds nothing, so what is found comes from the JobManager."""
     monkeypatch.setattr(checkpoints, "_s3", lambda config, root: [])
 
 
@@ -154,3 +153,11 @@ def test_local_checkpoints_are_listed_per_version(tmp_path):
     # Flink reports local checkpoints as file: URIs
     assert checkpoints.parse(f"file:{root}/v1/j1/chk-4/_metadata", root, 0).path == f"{root}/v1/j1/chk-4"
     assert checkpoints.parse(f"{root}/v1/chk-4", root, 0) is None
+
+
+def test_remote_mode_needs_checkpoints_on_shared_storage(tmp_path):
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match="checkpoint_dir on storage the cluster shares"):
+        load_config(env={"CDC_OLAP_STACK_RUN_DIR": str(tmp_path), "CDC_OLAP_FLINK_MODE": "remote",
+                         "CDC_OLAP_FLINK_REST_URL": "http://jm:8081"})
