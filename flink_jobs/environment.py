@@ -4,9 +4,9 @@ Local mode runs an embedded mini-cluster in a JVM that PyFlink starts next to
 this Python process; remote mode submits to a JobManager over REST. Memory is
 sized for a 2-core machine shared with Kafka, Druid and Superset.
 
-A named job checkpoints (RocksDB, incremental) into its own directory and
-keeps the last checkpoints when it stops, so a job killed with -9 can be
-started again from where it was (`restore_from`).
+A named job checkpoints (RocksDB, incremental) into its own directory
+(flink_jobs/checkpoints.py) and keeps the last checkpoints when it stops, so a
+job killed with -9 can be started again from where it was (`restore_from`).
 """
 
 from __future__ import annotations
@@ -17,38 +17,17 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.config import Config
-from pipeline.stack.layout import Layout
-from pipeline.stack.services import flink as flink_stage
+from pipeline.paths import RunPaths
+from flink_jobs.checkpoints import checkpoint_dir
 
 LOOPBACK = "127.0.0.1"
 
 
-def checkpoint_dir(config: Config, job: str, version: str) -> str:
-    """Where a job's checkpoints go: a local path under the run dir, or the configured URI.
-
-    `version` identifies the job's SQL: a changed rules file makes a different
-    job whose state a checkpoint of the old one cannot restore, so each
-    version keeps its own checkpoints (and a new version starts afresh).
-    """
-    return config.run_path(config.flink.checkpoint_dir).rstrip("/") + f"/{job}/{version}"
-
-
-def latest_checkpoint(config: Config, job: str, version: str) -> str | None:
-    """The newest complete checkpoint a local job left behind (a chk-N dir with _metadata), if any."""
-    root = Path(checkpoint_dir(config, job, version))
-    if "://" in str(root) or not root.is_dir():
-        return None
-    complete = [p.parent for p in root.glob("*/chk-*/_metadata")]
-    if not complete:
-        return None
-    return str(max(complete, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))))
-
-
-def settings(config: Config, layout: Layout, job: str | None = None, version: str = "",
+def settings(config: Config, paths: RunPaths, job: str | None = None, version: str = "",
              restore_from: str | None = None) -> dict[str, str]:
     """The Flink configuration for this config: connector jars, parallelism, memory, time, checkpoints, target."""
     flink = config.flink
-    jar_urls = ";".join(p.as_uri() for p in flink_stage.jars(config, layout))
+    jar_urls = ";".join(p.as_uri() for p in paths.flink_jars(flink.kafka_connector_version))
     values = {
         "pipeline.jars": jar_urls,
         "parallelism.default": str(flink.parallelism),
@@ -96,7 +75,7 @@ def settings(config: Config, layout: Layout, job: str | None = None, version: st
     return values
 
 
-def table_environment(config: Config, layout: Layout, job: str | None = None, version: str = "",
+def table_environment(config: Config, paths: RunPaths, job: str | None = None, version: str = "",
                       restore_from: str | None = None):
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
@@ -106,10 +85,10 @@ def table_environment(config: Config, layout: Layout, job: str | None = None, ve
     # In local mode PyFlink otherwise serves Python UDF workers over gRPC on [::]:0, every interface and
     # unauthenticated; the jobs have no Python UDFs, so the workers' "process" mode costs nothing.
     os.environ.setdefault("_python_worker_execution_mode", "process")
-    os.environ.setdefault("FLINK_LOG_DIR", str(layout.logs / "flink"))
-    (layout.logs / "flink").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("FLINK_LOG_DIR", str(paths.logs / "flink"))
+    (paths.logs / "flink").mkdir(parents=True, exist_ok=True)
     flink_conf = Configuration()
-    for key, value in settings(config, layout, job, version, restore_from).items():
+    for key, value in settings(config, paths, job, version, restore_from).items():
         flink_conf.set_string(key, value)
     env_settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(flink_conf).build()
     # PyFlink sets the root logger to WARNING while it starts; our own info events must still show.

@@ -8,7 +8,24 @@ each other's transactions.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+
+# Table options that say how to reach or pace Kafka, not what the job computes or keeps in its state: the
+# client's properties (bootstrap addresses, security, timeouts, the group it commits as), watermark pacing
+# and idle timeouts, where a source without state starts. A checkpoint restores into the job whatever their
+# values, so they are left out of its version: moving to another bootstrap address or changing a timeout
+# restarts the job from its checkpoint, not from scratch.
+_OPERATIONAL_OPTION = re.compile(r"'(?:properties|scan\.watermark|scan\.startup)\.[^']*' = '[^']*'")
+# The watermark's allowance for out-of-order commit times changes what is late from now on, not the state.
+_WATERMARK_DELAY = re.compile(r"(WATERMARK FOR `[^`]+` AS `[^`]+` - INTERVAL )'[^']*'")
+
+
+def fingerprint(statements: list[str]) -> str:
+    """A version of the job's SQL that changes with what it computes and keeps (queries, columns, topics,
+    formats, delivery), and not with operational settings (see _OPERATIONAL_OPTION)."""
+    shape = [_WATERMARK_DELAY.sub(r"\1'?'", _OPERATIONAL_OPTION.sub("?", s)) for s in statements]
+    return hashlib.sha256("\n".join(shape).encode()).hexdigest()[:12]
 
 
 def group_id(job: str) -> str:
@@ -33,7 +50,8 @@ class JobSpec:
     # Rules, parameters: what the job was built from, for the start-up log line.
     summary: dict[str, object] = field(default_factory=dict)
     # Options for this job only (state TTL, checkpoint interval). Not part of `version`: they must not change
-    # what the state holds, so a checkpoint restores into the job whatever their values.
+    # what the state holds, so a checkpoint restores into the job whatever their values. Nor are the
+    # environment's settings (parallelism, buffer timeout, memory): they are not in the SQL.
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -42,5 +60,5 @@ class JobSpec:
 
     @property
     def version(self) -> str:
-        """A fingerprint of the job's SQL: checkpoints restore only into the same version."""
-        return hashlib.sha256("\n".join([*self.ddl, self.insert]).encode()).hexdigest()[:12]
+        """The job's identity for restoring: checkpoints restore only into the same version."""
+        return fingerprint([*self.ddl, self.insert])

@@ -1,6 +1,10 @@
-"""boto3 clients for S3 and SNS at the configured endpoint: moto for the local stack, AWS otherwise.
+"""AWS clients (S3, SNS, SQS) from configuration, for every component that talks to AWS.
 
-Production code (the backfill export, the alert dispatcher) needs this without the local-stack package."""
+It sits below both the local stack (which runs moto in AWS's place) and the
+components that run against real AWS (dispatcher, backfill export), so neither
+has to import the other. Real AWS differs from moto only in the endpoint and
+in where credentials come from.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 
 
 def client(aws: AwsConfig, name: str):
-    """A boto3 client for S3/SNS (real AWS: credentials from the usual chain)."""
+    """A boto3 client at the configured endpoint: moto's fixed credentials when managed, otherwise the usual
+    AWS credential chain (environment, profile, instance role) and the region's own endpoint."""
     import boto3
 
     extra = dict(

@@ -205,8 +205,14 @@ def _cmd_reporting_refresh(args, config) -> None:
 
 def _cmd_flink_run(args, config) -> None:
     from flink_jobs import runner
+    from flink_jobs.cluster import ClusterError
+    from flink_jobs.startup import VersionChanged
 
-    runner.run(config, args.job, restore=args.restore)
+    try:
+        runner.run(config, args.job, restore=args.restore)
+    except (VersionChanged, ClusterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _cmd_flink_rules(args, config) -> None:
@@ -294,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = flink_sub.add_parser("run", help="run a job: locally until stopped, or submitted to [flink] rest_url")
     p.add_argument("job", choices=("windows", "fraud", "health"))
     p.add_argument("--restore", default="auto",
-                   help="'auto' (newest retained checkpoint of the job), 'none', or a checkpoint path")
+                   help="'auto' (newest retained checkpoint of this version of the job; refuses when only an "
+                        "earlier SQL's exist), 'none' (afresh, earliest offsets), or a checkpoint path")
     p.set_defaults(func=_cmd_flink_run, needs=("kafka", "flink"))
     p = flink_sub.add_parser("rules", help="validate the fraud rules file and list its rules")
     p.add_argument("file", nargs="?", help="default: [flink] rules_file")

@@ -554,6 +554,9 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"[flink] mode = {config.flink.mode!r}: use 'local' or 'remote'")
     if config.flink.mode == "remote" and not config.flink.rest_url:
         raise ConfigError("[flink] mode = 'remote' needs rest_url (the JobManager's REST address)")
+    if config.flink.mode == "remote" and "://" not in config.flink.checkpoint_dir:
+        raise ConfigError("[flink] mode = 'remote' needs checkpoint_dir on storage the cluster shares "
+                          "(s3://bucket/path, hdfs://...), not a path on this machine")
     flink = config.flink
     if flink.alerts_delivery not in {"at-least-once", "exactly-once"}:
         raise ConfigError(f"[flink] alerts_delivery = {flink.alerts_delivery!r}: use 'at-least-once' or 'exactly-once'")

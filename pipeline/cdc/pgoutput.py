@@ -192,6 +192,8 @@ def _tuple(buf: bytes, pos: int) -> tuple[tuple, int]:
             pos += length
         else:
             raise DecodeError(f"unknown tuple value kind {chr(kind)!r} at byte {pos - 1}")
+    if pos > len(buf):  # slicing past the end does not fail: a cut message would decode to short values
+        raise DecodeError(f"malformed tuple: its values end at byte {pos}, the message has {len(buf)}")
     return tuple(values), pos
 
 

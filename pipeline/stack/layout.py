@@ -1,4 +1,5 @@
-"""Where a stack keeps its files. One object so no module invents its own paths."""
+"""Where a local stack keeps its files: a run's paths (pipeline/paths.py) plus the stack's own inputs and
+clean-up."""
 
 from __future__ import annotations
 
@@ -9,44 +10,18 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import PROJECT_ROOT, Config
+from pipeline.config import PROJECT_ROOT
+from pipeline.paths import RunPaths
 
 
 @dataclass(frozen=True)
-class Layout:
-    run_dir: Path  # per stack: logs, pids, data, generated config
-    cache_dir: Path  # shared by every stack on the machine: downloads, venvs
-
-    @classmethod
-    def from_config(cls, config: Config) -> "Layout":
-        return cls(run_dir=config.run_dir, cache_dir=config.cache_dir)
-
-    @property
-    def logs(self) -> Path:
-        return self.run_dir / "logs"
-
-    @property
-    def pids(self) -> Path:
-        return self.run_dir / "pids"
-
-    @property
-    def data(self) -> Path:
-        return self.run_dir / "data"
-
-    @property
-    def conf(self) -> Path:
-        return self.run_dir / "conf"
+class Layout(RunPaths):
+    """A run's paths plus what only the local stack does with them."""
 
     @property
     def infra(self) -> Path:
         """Versioned, declarative inputs of the local stack (Maven poms, config templates)."""
         return PROJECT_ROOT / "infra" / "local"
-
-    def log_file(self, service: str) -> Path:
-        return self.logs / f"{service}.log"
-
-    def pid_file(self, service: str) -> Path:
-        return self.pids / f"{service}.pid"
 
     def ensure(self) -> None:
         for path in (self.logs, self.pids, self.data, self.conf, self.cache_dir):

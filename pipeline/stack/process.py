@@ -15,16 +15,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from pipeline.procs import is_alive, start_ticks
 from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service
-
-
-def _start_ticks(pid: int) -> str | None:
-    """Kernel start time of a process: with the pid, identifies it even after pid reuse."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        return None
 
 
 def read_pid(layout: Layout, name: str) -> int | None:
@@ -35,21 +28,6 @@ def read_pid(layout: Layout, name: str) -> int | None:
         return None
 
 
-def is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0); treat it as dead.
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 def running_pid(layout: Layout, name: str) -> int | None:
     """The pid of a service this stack started, if that process still runs."""
     pid = read_pid(layout, name)
@@ -57,15 +35,14 @@ def running_pid(layout: Layout, name: str) -> int | None:
         return None
     # Guard against pid reuse: the pid file also records the process's start time.
     recorded = layout.pid_file(name).read_text().split()
-    if len(recorded) < 2 or recorded[1] != _start_ticks(pid):
+    if len(recorded) < 2 or recorded[1] != start_ticks(pid):
         return None
     return pid
 
 
 def spawn(layout: Layout, service: Service) -> int:
     log = layout.log_file(service.name)
-    extra = service.env() if callable(service.env) else service.env
-    env = {**os.environ, **extra, "CDC_OLAP_RUN_DIR": str(layout.run_dir)}
+    env = {**os.environ, **service.env, "CDC_OLAP_RUN_DIR": str(layout.run_dir)}
     kwargs: dict = {}
     if service.user:
         info = pwd.getpwnam(service.user)
@@ -84,7 +61,7 @@ def spawn(layout: Layout, service: Service) -> int:
             start_new_session=True,
             **kwargs,
         )
-    layout.pid_file(service.name).write_text(f"{proc.pid} {_start_ticks(proc.pid)}\n")
+    layout.pid_file(service.name).write_text(f"{proc.pid} {start_ticks(proc.pid)}\n")
     return proc.pid
 
 
@@ -127,58 +104,6 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in KiB."""
-    total = 0
-    for child in [pid, *descendants(pid)]:
-        try:
-            for line in Path(f"/proc/{child}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process and its living descendants have used so far."""
-    ticks = 0
-    for child in [pid, *descendants(pid)]:
-        try:
-            fields = Path(f"/proc/{child}/stat").read_text().rsplit(") ", 1)[1].split()
-        except (FileNotFoundError, IndexError, ProcessLookupError):
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mib(pid: int) -> float:
-    """The process's own high-water resident memory (VmHWM), for benchmarks and memory tests."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def descendants(pid: int) -> list[int]:
-    """Every living process below `pid` (children, their children, ...): what a service really runs."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1])
-        except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def log_tail(layout: Layout, name: str, lines: int = 25) -> str:

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pipeline import log
+from pipeline import log, procs
 from pipeline.stack import process
 from pipeline.stack.errors import StackError
 from pipeline.stack.layout import Layout
@@ -163,7 +163,7 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         last = "no health check answered yet"
         while time.monotonic() < deadline:
-            if not process.is_alive(pid):
+            if not procs.is_alive(pid):
                 raise StackError(self._died_message(service, pid))
             try:
                 service.health()
@@ -206,7 +206,7 @@ class Supervisor:
                 detail, state = service.health(), "up"
             except Unhealthy as exc:
                 detail, state = str(exc), "unhealthy"
-            rows.append(ServiceStatus(name, state, pid, service.port, round(process.rss_kib(pid) / 1024, 1), detail))
+            rows.append(ServiceStatus(name, state, pid, service.port, round(procs.rss_kib(pid) / 1024, 1), detail))
         for ext in self.externals:
             kind = "embedded" if ext.local else "external"
             try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.stack import health as probe
@@ -15,16 +14,9 @@ from pipeline.stack.layout import Layout
 from pipeline.stack.service import External, Unhealthy
 
 
-def jars_dir(config: Config, layout: Layout) -> Path:
-    return layout.cache_dir / "flink-jars" / f"kafka-{config.flink.kafka_connector_version}"
-
-
-def jars(config: Config, layout: Layout) -> list[Path]:
-    return sorted(jars_dir(config, layout).glob("*.jar"))
-
-
 def install(config: Config, layout: Layout) -> None:
-    maven.copy_dependencies(layout.infra / "maven" / "flink" / "pom.xml", jars_dir(config, layout),
+    maven.copy_dependencies(layout.infra / "maven" / "flink" / "pom.xml",
+                            layout.flink_jars_dir(config.flink.kafka_connector_version),
                             layout.cache_dir, {"kafka.connector.version": config.flink.kafka_connector_version})
 
 
@@ -35,8 +27,9 @@ def health(config: Config, layout: Layout) -> str:
         return f"cluster {overview.get('flink-version')}: {overview.get('taskmanagers')} TM, {overview.get('jobs-running')} jobs running"
     if importlib.util.find_spec("pyflink") is None:
         raise Unhealthy("apache-flink (pyflink) is not installed in this Python environment")
-    if not jars(config, layout):
-        raise Unhealthy(f"no connector jars in {jars_dir(config, layout)}; run `cdc-olap install`")
+    if not layout.flink_jars(flink.kafka_connector_version):
+        raise Unhealthy(f"no connector jars in {layout.flink_jars_dir(flink.kafka_connector_version)}; "
+                        "run `cdc-olap install`")
     return f"local execution, kafka connector {flink.kafka_connector_version}"
 
 

@@ -3,7 +3,8 @@ them with everything else, `status` shows them.
 
 Each job is `cdc-olap flink run <job>` in its own process (local mini-cluster), so a job that dies is one
 service down, not the stack. A job restarted by `up` resumes from its newest retained checkpoint. With
-[flink] mode = "remote" the process submits the job to the cluster and the cluster runs it.
+[flink] mode = "remote" the process submits the job to the cluster unless the cluster already runs it, then
+follows it there (flink_jobs/runner.py); `down` stops only that process, not the cluster's job.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pipeline.stack.layout import Layout
 from pipeline.stack.service import Service, Unhealthy
 
 JOBS = ("windows", "fraud", "health")
+# Submitted by this process, or (remote mode) found already running on the cluster.
+_JOB_RUNNING = ("flink.job_started", "flink.job_already_running")
 
 
-def _logged(layout: Layout, name: str, marker: str, waiting: str) -> str:
+def _logged(layout: Layout, name: str, markers: tuple[str, ...], waiting: str) -> str:
     path = layout.log_file(name)
     text = path.read_text(errors="replace") if path.exists() else ""
-    if marker not in text.rsplit("\n=== ", 1)[-1]:
+    if not any(marker in text.rsplit("\n=== ", 1)[-1] for marker in markers):
         raise Unhealthy(waiting)
     return "running"
 
@@ -29,12 +32,12 @@ def services(config: Config, layout: Layout) -> list[Service]:
     env = child_env(config)
     made = [Service(name=f"flink-{job}", port=None, argv=[sys.executable, "-m", "pipeline", "flink", "run", job],
                     env=env, requires=("kafka",), start_timeout_s=180, stop_timeout_s=20,
-                    health=lambda job=job: _logged(layout, f"flink-{job}", "flink.job_started",
+                    health=lambda job=job: _logged(layout, f"flink-{job}", _JOB_RUNNING,
                                                    "waiting for the job to be submitted"))
             for job in JOBS]
     if config.alerts.run_in_up:
         made.append(Service(name="alerts", port=None, argv=[sys.executable, "-m", "pipeline", "alerts", "dispatch"],
                             env=env, requires=("kafka", "aws"), start_timeout_s=60, stop_timeout_s=20,
-                            health=lambda: _logged(layout, "alerts", "alerts.dispatching",
+                            health=lambda: _logged(layout, "alerts", ("alerts.dispatching",),
                                                    "waiting for the dispatcher to subscribe")))
     return made

@@ -7,7 +7,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from flink_jobs.environment import kafka_table_options, table_environment
-from pipeline.stack.layout import Layout
+from pipeline.paths import RunPaths
 
 
 def _envelope(op, before, after, lsn):
@@ -35,7 +35,7 @@ def test_sql_job_reads_debezium_topic_and_writes_another(test_stack):
     producer.flush(30)
     producer.close()
 
-    t_env = table_environment(config, Layout.from_config(config))
+    t_env = table_environment(config, RunPaths.from_config(config))
     t_env.execute_sql(f"""
         CREATE TABLE tx (id BIGINT, account_id BIGINT, amount DECIMAL(18, 2), PRIMARY KEY (id) NOT ENFORCED)
         WITH ({kafka_table_options(config, source, 'debezium-json', group_id='smoke', bounded=True)})""")

@@ -32,7 +32,7 @@ def _stack_pids(test_stack) -> dict[int, str]:
     for name in test_stack.started:
         pid = process.running_pid(test_stack.supervisor.layout, name)
         assert pid is not None, f"{name} is not running"
-        for member in (pid, *process.descendants(pid)):
+        for member in (pid, *procs.descendants(pid)):
             owned[member] = name
     return owned
 
@@ -145,7 +145,7 @@ def test_flink_local_mini_cluster_listens_on_loopback_only(test_stack, tmp_path)
         while "RUNNING" not in str(client.get_job_status().result()) and time.monotonic() < deadline:
             time.sleep(0.5)
         me = os.getpid()
-        pids = {pid: "flink mini-cluster" for pid in (me, *process.descendants(me))}
+        pids = {pid: "flink mini-cluster" for pid in (me, *procs.descendants(me))}
         listening = _listening()
         assert any(_socket_inodes(pid) & listening.keys() for pid in pids if pid != me), "no JVM socket seen"
         assert _exposed(pids) == []

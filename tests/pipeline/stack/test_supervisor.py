@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from pipeline import procs
 from pipeline.stack import health, process
 from pipeline.stack.errors import StackError
 from pipeline.stack.layout import Layout
@@ -45,7 +46,7 @@ def test_up_starts_in_order_status_reports_and_down_leaves_nothing(layout):
     assert rows["a"].rss_mib > 0
     pids = [rows["a"].pid, rows["b"].pid]
     assert sup.down() == ["b", "a"]
-    assert not any(process.is_alive(p) for p in pids)
+    assert not any(procs.is_alive(p) for p in pids)
     assert {r.state for r in sup.status()} == {"down"}
 
 

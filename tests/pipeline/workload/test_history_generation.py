@@ -41,14 +41,20 @@ def test_days_span_the_requested_months_and_end_before_end():
 
 
 def test_accounts_are_active_only_inside_their_lifetime():
-    _, days = _generate(6)
+    # A year: most accounts open inside it (200-380 days before the end) and the dormant ones go quiet
+    # inside it (150 days before the end), so both bounds are crossed.
+    history, days = _generate(6, months=12)
     account, created = TRANSACTION_COLUMNS.index("account_id"), TRANSACTION_COLUMNS.index("created_at")
-    for day in days:
-        for t in day.transactions:
-            life = LIFETIMES[t[account]]
-            assert life.opened_at < t[created]
-            if t[account] % 10 == 0:  # dormant: nothing after its last activity
-                assert t[created] < life.last_activity_at
+    rows = [t for day in days for t in day.transactions]
+    opened_inside = {a for a, life in LIFETIMES.items() if life.opened_at > history.start}
+    assert len(opened_inside) > 30 and opened_inside <= {t[account] for t in rows}
+    before_opening = [t for t in rows if t[created] <= LIFETIMES[t[account]].opened_at]
+    dormant = [t for t in rows if t[account] % 10 == 0]
+    after_dormancy = [t for t in dormant if t[created] >= LIFETIMES[t[account]].last_activity_at]
+    assert (before_opening, after_dormancy) == ([], [])
+    # Both kinds of account had history to check: dormant ones before they went quiet, the others throughout.
+    assert len(dormant) > 100 and len(rows) - len(dormant) > 1000
+    assert {t[account] for t in rows} == {a.account_id for a in ACCOUNTS}
 
 
 def test_disputes_arrive_within_90_days_of_their_charge():
@@ -64,10 +70,29 @@ def test_disputes_arrive_within_90_days_of_their_charge():
 def test_ledger_is_in_time_order_and_balances_never_go_below_zero_from_spending():
     history, days = _generate(8)
     entries = [e for d in days for e in d.ledger_entries]
+    assert len(entries) > 1000
     assert [e[0] for e in entries] == sorted(e[0] for e in entries)
     assert [e[5] for e in entries] == sorted(e[5] for e in entries)
     running = {a: life.balance for a, life in LIFETIMES.items()}
+    wrong_running = []
     for _, account, _, amount, balance_after, _ in entries:
         running[account] += amount
-        assert balance_after == running[account]
-    assert running == {a: history.balance.get(a, running[a]) for a in running}
+        if balance_after != running[account]:
+            wrong_running.append((account, balance_after, running[account]))
+    assert wrong_running == []
+    assert running == history.balance
+    # A settled debit (the first entry of a debit transaction; a second one is its reversal) never overdraws:
+    # the generator declines it instead, which happens on some accounts.
+    direction, status = TRANSACTION_COLUMNS.index("direction"), TRANSACTION_COLUMNS.index("status")
+    transactions = {t[0]: t for d in days for t in d.transactions}
+    seen: set[int] = set()
+    overdrawn, spent = [], 0
+    for entry_id, account, tx_id, amount, balance_after, _ in entries:
+        first = tx_id not in seen
+        seen.add(tx_id)
+        if first and transactions[tx_id][direction] == "debit":
+            spent += 1
+            if amount >= 0 or balance_after < 0:
+                overdrawn.append(entry_id)
+    assert overdrawn == [] and spent > 500
+    assert any(t[status] == "declined" for t in transactions.values())
