@@ -19,13 +19,13 @@ SECRET_NAMES = (
     "superset_db_password",
     "superset_admin_password",
     "superset_secret_key",
-    "cdc_mask_salt",
+    "cdc_mask_key",
 )
 
 
 def _generate(name: str) -> str:
-    # Superset signs sessions with its secret key: give it more entropy.
-    return secrets.token_urlsafe(48 if name.endswith("secret_key") else 18)
+    # Keys (Superset's session signing key, the CDC reader's HMAC key) get more entropy than passwords.
+    return secrets.token_urlsafe(48 if name.endswith("secret_key") else 32 if name.endswith("_key") else 18)
 
 
 def local_secrets(run_dir: Path) -> dict[str, str]:

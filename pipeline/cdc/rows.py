@@ -73,13 +73,19 @@ class RowCodec:
             v = values[i]
             if v is not None and v is not UNCHANGED_TOAST:
                 out[name] = conv(v)
+        unavailable: tuple[str, ...] = ()
         if UNCHANGED_TOAST in values:
             for i, (name, _) in enumerate(self._plan):
                 if values[i] is UNCHANGED_TOAST:
                     old = fallback[i] if fallback is not None and i < len(fallback) else UNCHANGED_TOAST
-                    out[name] = UNAVAILABLE if old is UNCHANGED_TOAST else self._convert(i, old)
+                    if old is UNCHANGED_TOAST:
+                        out[name] = UNAVAILABLE
+                        unavailable += (name,)
+                    else:
+                        out[name] = self._convert(i, old)
         for column, mask in self._mask_items:
-            if column in out:
+            # The placeholder says "not sent"; masking it would turn it into a value that looks real.
+            if column in out and column not in unavailable:
                 out[column] = mask(out[column])
         return out
 

@@ -35,3 +35,17 @@ def test_partition_follows_the_configured_column():
     p = c.partition(("1", "7", "t", None), 6)
     assert p == c.partition(("99", "7", "u", None), 6) and 0 <= p < 6
     assert codec().partition(("1", "7", "t", None), 6) is None
+
+
+def test_the_unavailable_toast_placeholder_is_never_masked():
+    """Without the old row the placeholder stands for "not sent": hashing it would fake a value."""
+    c = codec()
+    row = c.row(("1", "7", UNCHANGED_TOAST, UNCHANGED_TOAST))
+    assert row["card_token"] == UNAVAILABLE and row["notes"] == UNAVAILABLE
+    # Filled from the old row, the value is masked like any other: the same hash as the full row's.
+    filled = c.row(("1", "7", UNCHANGED_TOAST, "x"), ("1", "7", "tok_1", "y"))
+    assert filled["card_token"] == c.row(("1", "7", "tok_1", "x"))["card_token"] != "tok_1"
+
+
+def test_a_value_that_merely_spells_the_placeholder_is_masked():
+    assert codec().row(("1", "7", "__debezium_unavailable_value", "x"))["card_token"] != UNAVAILABLE
