@@ -1,5 +1,8 @@
 """Row conversion: masks, unchanged TOAST, keys and partitions."""
 
+import pytest
+
+from pipeline.cdc.errors import CdcError
 from pipeline.cdc.masking import REDACTED, masks_for_table
 from pipeline.cdc.pgoutput import UNCHANGED_TOAST
 from pipeline.cdc.rows import UNAVAILABLE, RowCodec, TableShape
@@ -49,3 +52,16 @@ def test_the_unavailable_toast_placeholder_is_never_masked():
 
 def test_a_value_that_merely_spells_the_placeholder_is_masked():
     assert codec().row(("1", "7", "__debezium_unavailable_value", "x"))["card_token"] != UNAVAILABLE
+
+
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "-Infinity"])
+def test_a_numeric_that_is_not_a_number_stops_the_reader_naming_table_column_and_key(amount):
+    shape = TableShape("public", "transactions", ("transaction_id", "amount"), (20, 1700), (-1, -1),
+                       ("transaction_id",))
+    c = RowCodec(shape, TypeMap())
+    assert c.row(("5", "12.50")) == {"transaction_id": 5, "amount": "12.50"}
+    with pytest.raises(CdcError, match=rf"public.transactions.amount holds numeric '{amount}' \(key transaction_id=5\)"
+                                       r".*cannot carry.*CHECK.*exclude_tables.*pg_replication_slot_advance"):
+        c.row(("5", amount))
+    with pytest.raises(CdcError, match="public.transactions.amount holds numeric"):  # filled from the old row
+        c.row(("5", UNCHANGED_TOAST), ("5", amount))
