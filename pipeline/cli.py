@@ -14,6 +14,7 @@ from pipeline import log
 from pipeline.config import ConfigError, load_config
 from pipeline.stack.errors import StackError
 from flink_jobs.fraud.rules import RulesError
+from flink_jobs.health.weights import WeightsError
 
 _log = log.get("cli")
 
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config = load_config(args.config)
         args.func(args, config)
-    except (ConfigError, StackError, RulesError) as exc:
+    except (ConfigError, StackError, RulesError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
