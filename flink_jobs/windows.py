@@ -1,4 +1,4 @@
-"""The windows job: 5-minute tumbling windows of transactions per account and per merchant.
+"""The windows job: 5-minute tumbling windows of transactions per account and per merchant, per currency.
 
 Every change to a transaction becomes signed rows at its commit time: an
 insert adds its row (+1), a delete takes its old row away (-1), an update
@@ -9,6 +9,15 @@ the difference in amount, a decline adds one to `declined_count` in the
 window where it was decided. Summed over any range of windows they equal
 the same sums over Postgres, to the cent (amounts are integer cents). This
 is what Druid, which only appends, needs: it adds rows and never replaces.
+
+Every row is one currency's: the key is (window, entity, currency), so a
+merchant paid in USD and EUR gets two rows and cents of different currencies
+are never added (there is no FX table to convert them; pipeline/money.py).
+An update that changed a transaction's currency takes its old amount out of
+the old currency's row and adds the new one to the new currency's. The
+counts, distinct counts and velocity of a row are those of its currency's
+transactions; an entity's counts over all currencies are the sums of its rows
+(the distinct counts excepted).
 
 Each change counts exactly once, on time, late, resent or across a restart:
 
@@ -63,8 +72,9 @@ COLUMNS = (
     ("window_end", "TIMESTAMP_LTZ(3)"),
     ("dimension", "STRING"),  # account | merchant
     ("entity_id", "BIGINT"),
+    ("currency", "STRING"),  # ISO code: every amount of the row is in it
     ("tx_count", "BIGINT"),  # net: inserts - deletes
-    ("amount_cents", "BIGINT"),  # net change of the amounts, in cents
+    ("amount_cents", "BIGINT"),  # net change of the amounts, in cents of `currency`
     ("avg_amount_cents", "BIGINT"),  # amount_cents / tx_count, rounded; null when tx_count <= 0
     ("declined_count", "BIGINT"),  # net: transactions that became declined - stopped being declined
     ("new_tx_count", "BIGINT"),  # payments made (inserted) in the window
@@ -84,6 +94,7 @@ _PAYLOAD = {
     "merchant_id": ("BIGINT", "`{side}`.`merchant_id`"),
     "card_id": ("BIGINT", "`{side}`.`card_id`"),
     "amount_cents": ("BIGINT", "CAST(`{side}`.`amount` * 100 AS BIGINT)"),
+    "currency": ("STRING", "`{side}`.`currency`"),
     "status": ("STRING", "`{side}`.`status`"),
     "ts_ms": ("BIGINT", "`source`.`ts_ms`"),
 }
@@ -122,8 +133,8 @@ WHERE copy = 1""",
 
 
 def _window_rows(dimension: str, column: str) -> str:
-    """The window's sums, then velocity against the previous hour, for one dimension (on-time rows)."""
-    sums = f"""SELECT window_start, window_end, window_time, '{dimension}' AS dimension, {column} AS entity_id,
+    """The window's sums per entity and currency, then velocity against the previous hour (on-time rows)."""
+    sums = f"""SELECT window_start, window_end, window_time, '{dimension}' AS dimension, {column} AS entity_id, currency,
          CAST(SUM(sign) AS BIGINT) AS tx_count, SUM(sign * amount_cents) AS amount_cents,
          CAST(SUM(CASE WHEN status = 'declined' THEN sign ELSE 0 END) AS BIGINT) AS declined_count,
          CAST(SUM(CASE WHEN op = 'c' THEN 1 ELSE 0 END) AS BIGINT) AS new_tx_count,
@@ -131,12 +142,12 @@ def _window_rows(dimension: str, column: str) -> str:
          COUNT(DISTINCT CASE WHEN op = 'c' THEN merchant_id END) AS distinct_merchants
   FROM TABLE(TUMBLE(TABLE tx_on_time, DESCRIPTOR(event_time), {_WINDOW}))
   WHERE {column} IS NOT NULL
-  GROUP BY window_start, window_end, window_time, {column}"""
-    trailing = f"""SELECT *, CAST(SUM(new_tx_count) OVER (PARTITION BY entity_id ORDER BY window_time
+  GROUP BY window_start, window_end, window_time, {column}, currency"""
+    trailing = f"""SELECT *, CAST(SUM(new_tx_count) OVER (PARTITION BY entity_id, currency ORDER BY window_time
                      RANGE BETWEEN INTERVAL '{TRAILING_WINDOWS * WINDOW_S // 60}' MINUTE PRECEDING AND CURRENT ROW)
                      - new_tx_count AS DOUBLE) / {TRAILING_WINDOWS} AS trailing_avg_tx
   FROM ({sums})"""
-    return f"""SELECT window_start, window_end, dimension, entity_id, tx_count, amount_cents,
+    return f"""SELECT window_start, window_end, dimension, entity_id, currency, tx_count, amount_cents,
        CASE WHEN tx_count > 0 THEN CAST(ROUND(CAST(amount_cents AS DECIMAL(20, 2)) / tx_count, 0) AS BIGINT) END,
        declined_count, new_tx_count, distinct_cards, distinct_merchants, trailing_avg_tx,
        CASE WHEN trailing_avg_tx > 0 THEN new_tx_count / trailing_avg_tx END, FALSE
@@ -146,7 +157,7 @@ FROM ({trailing})"""
 def _late_rows(dimension: str, column: str) -> str:
     start = f"ts_ms - MOD(ts_ms, {_WINDOW_MS})"
     return f"""SELECT TO_TIMESTAMP_LTZ({start}, 3), TO_TIMESTAMP_LTZ({start} + {_WINDOW_MS}, 3), '{dimension}',
-       {column}, CAST(sign AS BIGINT), sign * amount_cents, CAST(NULL AS BIGINT),
+       {column}, currency, CAST(sign AS BIGINT), sign * amount_cents, CAST(NULL AS BIGINT),
        CAST(CASE WHEN status = 'declined' THEN sign ELSE 0 END AS BIGINT),
        CAST(CASE WHEN op = 'c' THEN 1 ELSE 0 END AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
        CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), TRUE

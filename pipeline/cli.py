@@ -15,6 +15,7 @@ from pipeline.argtypes import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from pipeline.config import ConfigError, load_config
 from pipeline.stack.errors import StackError
 from flink_jobs.fraud.rules import RulesError
+from flink_jobs.health.weights import WeightsError
 
 _log = log.get("cli")
 
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         # The services the command declared it needs, before it starts anything of its own.
         reachability.require(config, getattr(args, "needs", ()))
         args.func(args, config)
-    except (ConfigError, StackError, RulesError, reachability.Unreachable) as exc:
+    except (ConfigError, StackError, RulesError, WeightsError, reachability.Unreachable) as exc:
         _fail(exc)
     except KeyboardInterrupt:
         sys.exit(130)

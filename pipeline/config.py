@@ -28,6 +28,10 @@ from psycopg.conninfo import make_conninfo
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "cdc-olap.toml"
 ENV_PREFIX = "CDC_OLAP_"
+MASK_KEY_MIN_CHARS = 16
+# Renamed keys: the old name, in the file or the environment, is an error that names the new one
+# (silently ignoring it would run with a different secret than the operator set).
+_RENAMED = {("cdc", "mask_salt"): "mask_key"}
 
 
 class ConfigError(ValueError):
@@ -42,7 +46,7 @@ LOCAL_SECRETS: dict[str, tuple[str, str]] = {
     "superset_db_password": ("superset", "db_password"),
     "superset_admin_password": ("superset", "admin_password"),
     "superset_secret_key": ("superset", "secret_key"),
-    "cdc_mask_salt": ("cdc", "mask_salt"),
+    "cdc_mask_key": ("cdc", "mask_key"),
 }
 SECRETS_FILE = "secrets.env"
 
@@ -289,11 +293,15 @@ class CdcConfig:
     partition_by: dict[str, str] = field(default_factory=lambda: {
         "accounts": "account_id", "cards": "account_id", "transactions": "account_id",
         "ledger_entries": "account_id"})
-    # "table.column" -> "hash" (salted SHA-256, joinable) or "redact" (replaced by a fixed marker).
+    # "table.column" -> "hash" (HMAC-SHA-256 with mask_key, joinable) or "redact" (a fixed marker).
+    # Logins' device and IP are personal data; hashed, not redacted, because the fraud rules need
+    # "same device as before" and shared-IP questions need equality (docs/cdc.md, "PII").
     mask: dict[str, str] = field(default_factory=lambda: {
-        "cards.card_token": "hash", "customers.email": "hash", "customers.full_name": "redact"})
-    # None: generated for the local stack; set it (secret store) when mask rules exist elsewhere.
-    mask_salt: str | None = None
+        "cards.card_token": "hash", "customers.email": "hash", "customers.full_name": "redact",
+        "logins.device_id": "hash", "logins.ip": "hash"})
+    # The HMAC key of `hash` (at least MASK_KEY_MIN_CHARS characters). None: generated for the local
+    # stack; elsewhere set CDC_OLAP_CDC_MASK_KEY from the secret store. Changing it changes every hash.
+    mask_key: str | None = None
     # Debezium's names: initial, never, when_needed.
     snapshot_mode: str = "initial"
     snapshot_fetch_rows: int = 5000
@@ -445,6 +453,11 @@ def _coerce(section: str, key: str, raw: Any, type_name: str) -> Any:
 
 def _build_section(name: str, cls: type, values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
+    for (section, old), new in _RENAMED.items():
+        old_env = f"{ENV_PREFIX}{section.upper()}_{old.upper()}"
+        if section == name and (old in values or old_env in env):
+            raise ConfigError(f"[{name}] {old} (or {old_env}) was renamed to {new} "
+                              f"({ENV_PREFIX}{section.upper()}_{new.upper()}): set that instead")
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(
@@ -506,7 +519,7 @@ def read_local_secrets(path: Path) -> dict[str, str]:
 
 def managed_secrets(config: Config) -> list[str]:
     """Names (of LOCAL_SECRETS) this config leaves to the local stack: unset, in a managed section.
-    The mask salt belongs to the managed Postgres: a DBA-run database brings its own."""
+    The mask key belongs to the managed Postgres: a DBA-run database brings its own."""
     managed = {"postgres": config.postgres.managed, "superset": config.superset.managed,
                "cdc": config.postgres.managed and bool(config.cdc.mask)}
     return [name for name, (section, key) in LOCAL_SECRETS.items()
@@ -570,6 +583,9 @@ def _validate(config: Config) -> None:
     cdc = config.cdc
     if cdc.snapshot_mode not in {"initial", "never", "when_needed"}:
         raise ConfigError(f"[cdc] snapshot_mode = {cdc.snapshot_mode!r}: use 'initial', 'never' or 'when_needed'")
+    if cdc.mask_key is not None and len(cdc.mask_key) < MASK_KEY_MIN_CHARS:
+        raise ConfigError(f"[cdc] mask_key has {len(cdc.mask_key)} characters; use a random secret of at least "
+                          f"{MASK_KEY_MIN_CHARS} (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
     bad = {k: v for k, v in cdc.mask.items() if v not in {"hash", "redact"} or k.count(".") not in (1, 2)}
     if bad:
         raise ConfigError(f"[cdc] mask entries {bad}: keys are 'table.column' (or 'schema.table.column'), "

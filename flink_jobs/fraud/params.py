@@ -1,18 +1,21 @@
 """The kinds of value a rule parameter can hold, and how a file's text becomes one.
 
 Each kind parses what YAML produced and raises ValueError with the reason
-only; rules.py adds which file, rule and field it was. Money is Decimal with
-at most two places (a YAML float like 2.10 is read through its text, so it
-stays exact); durations are strings with a unit, so "10" can never mean
-seconds to one analyst and minutes to another.
+only; rules.py adds which file, rule and field it was. Money is Decimal per
+currency (pipeline/money.py: `{USD: "500.00", EUR: "450.00"}`, a bare amount
+is ambiguous and refused); numbers are bounded, so a typo like 1e30 is a
+clear error rather than a query no one meant; durations are strings with a
+unit, so "10" can never mean seconds to one analyst and minutes to another.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from pipeline import money
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -21,31 +24,25 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 @dataclass(frozen=True)
 class Integer:
     minimum: int = 1
+    maximum: int = 10_000  # counts of events in a window; beyond this a pattern is a typo, not a rule
 
     def parse(self, raw: Any) -> int:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ValueError(f"must be a whole number >= {self.minimum}, got {raw!r}")
         if raw < self.minimum:
             raise ValueError(f"must be >= {self.minimum}, got {raw}")
+        if raw > self.maximum:
+            raise ValueError(f"must be <= {self.maximum}, got {raw}")
         return raw
 
 
 @dataclass(frozen=True)
 class Money:
-    """An amount in the account's currency, > 0, at most two decimal places."""
+    """Amounts per currency, each > 0 with at most two decimal places; a payment is compared with the
+    threshold of its own currency, and a rule does not apply to payments in currencies it does not list."""
 
-    def parse(self, raw: Any) -> Decimal:
-        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-            raise ValueError(f"must be an amount like \"500.00\", got {raw!r}")
-        try:
-            value = Decimal(str(raw).strip())
-        except InvalidOperation:
-            raise ValueError(f"must be an amount like \"500.00\", got {raw!r}") from None
-        if not value.is_finite() or value <= 0:
-            raise ValueError(f"must be a positive amount, got {raw!r}")
-        if value != value.quantize(Decimal("0.01")):
-            raise ValueError(f"has more than two decimal places: {raw!r}")
-        return value.quantize(Decimal("0.01"))
+    def parse(self, raw: Any) -> dict[str, Decimal]:
+        return money.per_currency(raw)
 
 
 @dataclass(frozen=True)

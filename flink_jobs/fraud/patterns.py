@@ -8,6 +8,12 @@ an interval join for "login then transfer", OVER windows for "first time",
 event-time temporal joins for what an account or merchant looked like at the
 moment of a payment. No Python UDFs: nothing here needs one.
 
+Amount thresholds are per currency: a payment (or debit) is compared with
+the threshold of its own currency and never with another's
+(`sql.amount_test`); a rule does not look at amounts in currencies it does
+not list. Alerts that show an amount show its currency beside it, and the
+velocity burst is counted per account and currency so its total is an amount.
+
 Every alert_id is the rule id plus the id of the event that completed the
 pattern, so a replay after a restart produces the same id and the
 dispatcher can drop it.
@@ -56,16 +62,17 @@ def card_testing(rule: Rule) -> str:
     return f"""
 SELECT {_alert(rule, "tx_id", "account_id", "event_time", {
         "card_id": "card_id", "probes": "probes", "first_probe_tx": "first_tx", "large_tx": "tx_id",
-        "large_amount": _text("amount"), "first_probe_at": _text("first_time")})}
+        "large_amount": _text("amount"), "currency": "currency", "first_probe_at": _text("first_time")})}
 FROM payments MATCH_RECOGNIZE (
   PARTITION BY card_id ORDER BY event_time
   MEASURES FIRST(P.tx_id) AS first_tx, COUNT(P.tx_id) AS probes, FIRST(P.event_time) AS first_time,
-           B.tx_id AS tx_id, B.account_id AS account_id, B.amount AS amount, B.event_time AS event_time
+           B.tx_id AS tx_id, B.account_id AS account_id, B.amount AS amount, B.currency AS currency,
+           B.event_time AS event_time
   ONE ROW PER MATCH
   AFTER MATCH SKIP PAST LAST ROW
   PATTERN (P{{{p["min_probes"]},}} B) WITHIN {sql.interval(p["window"])}
-  DEFINE P AS P.amount <= {sql.money(p["probe_max_amount"])} AND P.channel IN ({channels}),
-         B AS B.amount >= {sql.money(p["large_min_amount"])} AND B.channel IN ({channels})
+  DEFINE P AS {sql.amount_test("P.amount", "P.currency", "<=", p["probe_max_amount"])} AND P.channel IN ({channels}),
+         B AS {sql.amount_test("B.amount", "B.currency", ">=", p["large_min_amount"])} AND B.channel IN ({channels})
 )"""
 
 
@@ -74,9 +81,9 @@ def velocity_spike(rule: Rule) -> str:
     return f"""
 SELECT {_alert(rule, "tx_id", "account_id", "event_time", {
         "payments": "payments", "first_tx": "first_tx", "last_tx": "tx_id", "total_amount": _text("total"),
-        "first_at": _text("first_time")})}
+        "currency": "currency", "first_at": _text("first_time")})}
 FROM payments MATCH_RECOGNIZE (
-  PARTITION BY account_id ORDER BY event_time
+  PARTITION BY account_id, currency ORDER BY event_time
   MEASURES FIRST(T.tx_id) AS first_tx, LAST(T.tx_id) AS tx_id, COUNT(T.tx_id) AS payments,
            SUM(T.amount) AS total, FIRST(T.event_time) AS first_time, LAST(T.event_time) AS event_time
   ONE ROW PER MATCH
@@ -110,11 +117,12 @@ def new_device_large_transfer(rule: Rule) -> str:
     return f"""
 SELECT {_alert(rule, "t.tx_id", "t.account_id", "t.event_time", {
         "login_id": "l.login_id", "device_id": "l.device_id", "login_country": "l.country",
-        "login_at": _text("l.event_time"), "transfer_tx": "t.tx_id", "amount": _text("t.amount")})}
+        "login_at": _text("l.event_time"), "transfer_tx": "t.tx_id", "amount": _text("t.amount"),
+        "currency": "t.currency"})}
 FROM (SELECT * FROM login_devices WHERE op = 'c' AND success AND device_seen = 1) l
 JOIN (SELECT * FROM payments_with_account
       WHERE direction = 'debit' AND channel IN ({sql.string_list(p["channels"])})
-        AND amount >= {sql.money(p["min_amount"])}) t
+        AND {sql.amount_test("amount", "currency", ">=", p["min_amount"])}) t
   ON t.customer_id = l.customer_id
  AND t.event_time BETWEEN l.event_time AND l.event_time + {sql.interval(p["window"])}"""
 
@@ -123,13 +131,14 @@ def mcc_anomaly(rule: Rule) -> str:
     p = rule.params
     return f"""
 SELECT {_alert(rule, "tx_id", "account_id", "event_time", {
-        "tx_id": "tx_id", "merchant_id": "merchant_id", "mcc": "mcc", "amount": _text("amount")})}
+        "tx_id": "tx_id", "merchant_id": "merchant_id", "mcc": "mcc", "amount": _text("amount"),
+        "currency": "currency"})}
 FROM (
   SELECT *, COUNT(*) OVER (PARTITION BY account_id, mcc ORDER BY event_time
                            RANGE BETWEEN {sql.interval(p["lookback"])} PRECEDING AND CURRENT ROW) AS uses
   FROM payments_with_merchant WHERE mcc IN ({sql.string_list(p["mccs"])})
 )
-WHERE uses = 1 AND amount >= {sql.money(p["min_amount"])}"""
+WHERE uses = 1 AND {sql.amount_test("amount", "currency", ">=", p["min_amount"])}"""
 
 
 def dormant_reactivation(rule: Rule) -> str:
@@ -139,20 +148,22 @@ def dormant_reactivation(rule: Rule) -> str:
     p = rule.params
     return f"""
 SELECT {_alert(rule, "CONCAT(CAST(account_id AS STRING), '@', CAST(lsn AS STRING))", "account_id", "event_time", {
-        "debit": _text("debit"), "balance_after": _text("balance_after"),
+        "debit": _text("debit"), "currency": "currency", "balance_after": _text("balance_after"),
         "last_activity_at": _text("last_active_before"),
         "dormant_days": "TIMESTAMPDIFF(DAY, CAST(last_active_before AS TIMESTAMP(3)), CAST(event_time AS TIMESTAMP(3)))"})}
 FROM account_activity
-WHERE debit >= {sql.money(p["min_amount"])}
+WHERE {sql.amount_test("debit", "currency", ">=", p["min_amount"])}
   AND last_active_before <= event_time - {sql.interval(p["dormant_for"])}"""
 
 
 def _card_testing_check(params: dict) -> list[tuple[str, str]]:
-    probe: Decimal = params["probe_max_amount"]
-    large: Decimal = params["large_min_amount"]
-    if large <= probe:
-        return [("large_min_amount", f"must be above probe_max_amount ({probe}), got {large}")]
-    return []
+    probe: dict[str, Decimal] = params["probe_max_amount"]
+    large: dict[str, Decimal] = params["large_min_amount"]
+    if set(large) != set(probe):
+        return [("large_min_amount", f"must list the same currencies as probe_max_amount "
+                                     f"({', '.join(sorted(probe))}), got {', '.join(sorted(large))}")]
+    return [("large_min_amount", f"must be above probe_max_amount in {code} ({probe[code]}), got {large[code]}")
+            for code in sorted(large) if large[code] <= probe[code]]
 
 
 PATTERNS: dict[str, Pattern] = {p.name: p for p in (

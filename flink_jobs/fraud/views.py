@@ -9,7 +9,8 @@
   customer's device has been seen so far (1 = first time). Snapshot rows
   (op "r", the logins before the reader started) count as seen but never alert.
 - `account_activity`: each account update that moved its last activity to
-  now: the activity before (from `before`), the debit (balance before - after).
+  now: the activity before (from `before`), the debit (balance before - after,
+  in the account's currency, which the row carries).
 - `payments_with_account` / `payments_with_merchant`: each payment with the
   account (owner, last activity) or merchant (category) as they were at the
   payment's commit, through event-time temporal joins on the versioned
@@ -41,7 +42,7 @@ SELECT login_id, customer_id, device_id, country, success, op, event_time,
 FROM (SELECT {after_fields("logins")}, op, event_time FROM logins_cdc WHERE op IN ('c', 'r'))""",
         f"""CREATE TEMPORARY VIEW account_activity AS
 SELECT `after`.`account_id` AS account_id, `before`.`last_activity_at` AS last_active_before,
-       `before`.`balance` - `after`.`balance` AS debit, `after`.`balance` AS balance_after,
+       `before`.`balance` - `after`.`balance` AS debit, `after`.`balance` AS balance_after, `after`.`currency` AS currency,
        `source`.`lsn` AS lsn, event_time
 FROM accounts_cdc
 WHERE op = 'u' AND `after`.`last_activity_at` > `before`.`last_activity_at`

@@ -15,6 +15,14 @@ differ only in the 24 hours they cover:
   up to and including it, then an OVER window per account sums the account's own.
 
 Both are by commit time, like every job here, so a replay gives the same rows.
+Money is summed per account and currency (`amount_cents`, `balance_change_cents`
+and the score's balance penalty are all in the row's `currency`). An account
+has one currency (accounts.currency) and the workload writes its
+transactions in it, so in practice an account has one row per time; the
+schema does not enforce the second part, so currency is in the key: a
+transaction in another currency would give the account a second row,
+never a sum of two currencies' cents.
+
 One INSERT (the two parts joined with UNION ALL): one exactly-once sink.
 """
 
@@ -27,7 +35,7 @@ from flink_jobs import sources, sql
 from flink_jobs.health import views
 from flink_jobs.health import weights as weights_file
 from flink_jobs.health.score import score_sql
-from flink_jobs.health.weights import Penalty
+from flink_jobs.health.weights import MoneyPenalty, Penalty
 from flink_jobs.job import JobSpec, Topics, group_id
 from flink_jobs.sinks import kafka_sink_ddl
 
@@ -43,6 +51,7 @@ COLUMNS = (
     ("trigger", "STRING"),  # 'change': the event at window_end; 'schedule': the 5-minute row
     ("account_id", "BIGINT"),
     ("customer_id", "BIGINT"),
+    ("currency", "STRING"),  # of the amounts in the row (the account's)
     ("score", "DOUBLE"),  # 0..100, one decimal
     ("payments", "BIGINT"),
     ("amount_cents", "BIGINT"),  # of the payments made
@@ -90,20 +99,20 @@ def input_views() -> list[str]:
     events = ", ".join(views.EVENT_COLUMNS)
     zeros = ", ".join(f"CAST(0 AS BIGINT) AS {c}" for c in views.EVENT_COLUMNS)
     no_logins = ", ".join(f"CAST(0 AS BIGINT) AS {c}" for c in views.LOGIN_COLUMNS)
-    columns = f"window_start, window_end, `trigger`, account_id, customer_id, {_names(INPUTS)}"
+    columns = f"window_start, window_end, `trigger`, account_id, customer_id, currency, {_names(INPUTS)}"
     return [
         # schedule: per account and per owner, HOP windows, window-joined (accounts without an event in
         # the window make no row; an owner without logins in it gets 0).
         f"""CREATE TEMPORARY VIEW account_windows AS
-SELECT window_start, window_end, account_id, MAX(customer_id) AS customer_id, {sums(ACCOUNT_INPUTS)}
+SELECT window_start, window_end, account_id, currency, MAX(customer_id) AS customer_id, {sums(ACCOUNT_INPUTS)}
 FROM TABLE(HOP(TABLE account_events, DESCRIPTOR(event_time), {hop}))
-GROUP BY window_start, window_end, account_id""",
+GROUP BY window_start, window_end, account_id, currency""",
         f"""CREATE TEMPORARY VIEW login_windows AS
 SELECT window_start, window_end, customer_id, {sums(LOGIN_INPUTS)}
 FROM TABLE(HOP(TABLE customer_logins, DESCRIPTOR(event_time), {hop}))
 GROUP BY window_start, window_end, customer_id""",
         f"""CREATE TEMPORARY VIEW scheduled_sums AS
-SELECT a.window_start, a.window_end, 'schedule' AS `trigger`, a.account_id, a.customer_id,
+SELECT a.window_start, a.window_end, 'schedule' AS `trigger`, a.account_id, a.customer_id, a.currency,
        {_names(ACCOUNT_INPUTS, 'a.')},
        {', '.join(f'COALESCE(l.{name}, 0) AS {name}' for name, _ in LOGIN_INPUTS)}
 FROM account_windows AS a LEFT JOIN login_windows AS l
@@ -111,22 +120,23 @@ FROM account_windows AS a LEFT JOIN login_windows AS l
         # change: the owner's logins of the 24 h up to each account event (an OVER per customer over the
         # account events and the logins together), then the account's own sums (an OVER per account).
         f"""CREATE TEMPORARY VIEW owner_events AS
-SELECT account_id, customer_id, {events}, {no_logins}, event_time FROM account_events
+SELECT account_id, customer_id, currency, {events}, {no_logins}, event_time FROM account_events
 UNION ALL
-SELECT CAST(NULL AS BIGINT) AS account_id, customer_id, {zeros}, {', '.join(views.LOGIN_COLUMNS)}, event_time
+SELECT CAST(NULL AS BIGINT) AS account_id, customer_id, CAST(NULL AS STRING) AS currency, {zeros},
+       {', '.join(views.LOGIN_COLUMNS)}, event_time
 FROM customer_logins""",
         f"""CREATE TEMPORARY VIEW account_events_with_logins AS
 SELECT * FROM (
-  SELECT account_id, customer_id, {events}, {sums(LOGIN_INPUTS, ' OVER c')}, event_time
+  SELECT account_id, customer_id, currency, {events}, {sums(LOGIN_INPUTS, ' OVER c')}, event_time
   FROM owner_events
   WINDOW c AS (PARTITION BY customer_id {trailing}))
 WHERE account_id IS NOT NULL""",
         f"""CREATE TEMPORARY VIEW change_sums AS
 SELECT CAST(event_time - {size} AS TIMESTAMP_LTZ(3)) AS window_start,
-       CAST(event_time AS TIMESTAMP_LTZ(3)) AS window_end, 'change' AS `trigger`, account_id, customer_id,
+       CAST(event_time AS TIMESTAMP_LTZ(3)) AS window_end, 'change' AS `trigger`, account_id, customer_id, currency,
        {sums(ACCOUNT_INPUTS, ' OVER w')}, {_names(LOGIN_INPUTS)}
 FROM account_events_with_logins
-WINDOW w AS (PARTITION BY account_id {trailing})""",
+WINDOW w AS (PARTITION BY account_id, currency {trailing})""",
         f"""CREATE TEMPORARY VIEW health_inputs AS
 SELECT *, CAST(CASE WHEN payments > 0 THEN 100.0 * declines / payments ELSE 0.0 END AS DOUBLE) AS decline_ratio_pct
 FROM (SELECT {columns} FROM scheduled_sums
@@ -135,14 +145,14 @@ FROM (SELECT {columns} FROM scheduled_sums
     ]
 
 
-def insert_sql(penalties: dict[str, Penalty]) -> str:
+def insert_sql(penalties: dict[str, Penalty | MoneyPenalty]) -> str:
     """The job's one INSERT: every row, scheduled or change, scored by the same expression."""
     columns = ", ".join(f"`{name}`" if name != "score" else f"{score_sql(penalties)} AS score"
                         for name, _ in COLUMNS)
     return f"INSERT INTO account_health\nSELECT {columns}\nFROM health_inputs"
 
 
-def build(config: Config, topics: Topics | None = None, penalties: dict[str, Penalty] | None = None,
+def build(config: Config, topics: Topics | None = None, penalties: dict[str, Penalty | MoneyPenalty] | None = None,
           weights_path: Path | None = None) -> JobSpec:
     """The job for these weights (default: [flink] health_file, validated here)."""
     topics = topics or default_topics(config)

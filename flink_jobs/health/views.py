@@ -1,8 +1,8 @@
 """The health job's inputs, as Flink SQL views: account events and the owners' logins.
 
 `account_events` has one row per thing that happens to an account, at its
-commit time, with the account, its owner and a 0/1 (or cents) column per
-account input: a payment made, a transaction that became declined or
+commit time, with the account, its owner, the currency of its money and a
+0/1 (or cents) column per account input: a payment made, a transaction that became declined or
 reversed, a balance change. These rows are what triggers a `change` row, and
 both kinds of row sum them.
 
@@ -31,13 +31,14 @@ def _became(status: str) -> str:
             f"'{status}') THEN 1 ELSE 0 END")
 
 
-def _row(account: str, customer: str, event_time: str, **values: str) -> str:
+def _row(account: str, customer: str, currency: str, event_time: str, **values: str) -> str:
     """A SELECT list in account_events' column order; inputs not given are 0."""
     unknown = set(values) - set(EVENT_COLUMNS)
     if unknown:
         raise ValueError(f"not an account event column: {', '.join(sorted(unknown))}")
     columns = [f"CAST({values.get(name, '0')} AS BIGINT) AS {name}" for name in EVENT_COLUMNS]
-    return ", ".join([f"{account} AS account_id", f"{customer} AS customer_id", *columns, f"{event_time} AS event_time"])
+    return ", ".join([f"{account} AS account_id", f"{customer} AS customer_id", f"{currency} AS currency", *columns,
+                      f"{event_time} AS event_time"])
 
 
 def statements() -> list[str]:
@@ -46,15 +47,15 @@ def statements() -> list[str]:
         f"""CREATE TEMPORARY VIEW tx_changes AS
 SELECT `after`.`account_id` AS account_id, CASE WHEN {is_payment} THEN 1 ELSE 0 END AS payment,
        CASE WHEN {is_payment} THEN CAST(`after`.`amount` * 100 AS BIGINT) ELSE 0 END AS amount_cents,
-       {_became('declined')} AS declined, {_became('reversed')} AS reversed, event_time
+       {_became('declined')} AS declined, {_became('reversed')} AS reversed, `after`.`currency` AS currency, event_time
 FROM transactions_cdc WHERE op IN ('c', 'u')""",
         f"""CREATE TEMPORARY VIEW account_events AS
-SELECT {_row('t.account_id', 'a.customer_id', 't.event_time', payment='t.payment', amount_cents='t.amount_cents',
+SELECT {_row('t.account_id', 'a.customer_id', 't.currency', 't.event_time', payment='t.payment', amount_cents='t.amount_cents',
              declined='t.declined', reversed='t.reversed')}
 FROM tx_changes AS t JOIN accounts_changelog FOR SYSTEM_TIME AS OF t.event_time AS a
   ON t.account_id = a.account_id
 UNION ALL
-SELECT {_row('`after`.`account_id`', '`after`.`customer_id`', 'event_time',
+SELECT {_row('`after`.`account_id`', '`after`.`customer_id`', '`after`.`currency`', 'event_time',
              balance_change_cents='(`after`.`balance` - `before`.`balance`) * 100')}
 FROM accounts_cdc WHERE op = 'u'""",
         """CREATE TEMPORARY VIEW customer_logins AS

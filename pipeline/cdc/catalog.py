@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import psycopg
 
+from pipeline.cdc.errors import CdcError
 from pipeline.cdc.rows import TableShape, partition_column
 
-
-class CdcError(RuntimeError):
-    """A condition the operator must fix; the message says what and how."""
+__all__ = ["CdcError", "TableInfo"]  # CdcError is imported from here by the reader, slot and runner
 
 
 @dataclass(frozen=True)

@@ -127,8 +127,8 @@ class Reader:
 
     def prepare(self) -> list[TableInfo]:
         """Checks, publication, topics; everything that can fail with an operator-fixable error."""
-        if self.cdc.mask and not self.cdc.mask_salt:
-            raise CdcError("[cdc] mask rules need a salt: set CDC_OLAP_CDC_MASK_SALT from your secret store "
+        if self.cdc.mask and not self.cdc.mask_key:
+            raise CdcError("[cdc] mask rules need an HMAC key: set CDC_OLAP_CDC_MASK_KEY from your secret store "
                            "(the local stack generates one)")
         self._catalog = psycopg.connect(self.pg.dsn(), autocommit=True, options=SESSION_OPTIONS)
         catalog.check_server(self._catalog, self.pg.user)
@@ -195,7 +195,7 @@ class Reader:
             self._partitions[topic] = self.producer.partitions(topic)
         column = partition_column(self.cdc.partition_by, shape)
         codec = RowCodec(shape, self.typemap, masks_for_table(self.cdc.mask, shape.schema, shape.name,
-                                                              self.cdc.mask_salt or ""), column)
+                                                              self.cdc.mask_key or ""), column)
         version = self.state.schema_version(shape.qualified, shape.fingerprint)
         if current is not None:
             _log.info("cdc.schema_change", table=shape.qualified, schema_version=version,

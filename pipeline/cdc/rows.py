@@ -13,9 +13,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from pipeline.cdc.errors import CdcError
 from pipeline.cdc.masking import Mask
 from pipeline.cdc.pgoutput import UNCHANGED_TOAST
-from pipeline.cdc.typemap import Converter, TypeMap
+from pipeline.cdc.typemap import Converter, TypeMap, UnrepresentableValue
 
 # Debezium's default `unavailable.value.placeholder`: an unchanged TOASTed value that Postgres did not send.
 UNAVAILABLE = "__debezium_unavailable_value"
@@ -72,20 +73,44 @@ class RowCodec:
         for i, name, conv in self._converted:
             v = values[i]
             if v is not None and v is not UNCHANGED_TOAST:
-                out[name] = conv(v)
+                try:
+                    out[name] = conv(v)
+                except UnrepresentableValue as exc:
+                    raise self._unrepresentable(name, exc, values) from None
+        unavailable: tuple[str, ...] = ()
         if UNCHANGED_TOAST in values:
             for i, (name, _) in enumerate(self._plan):
                 if values[i] is UNCHANGED_TOAST:
                     old = fallback[i] if fallback is not None and i < len(fallback) else UNCHANGED_TOAST
-                    out[name] = UNAVAILABLE if old is UNCHANGED_TOAST else self._convert(i, old)
+                    if old is UNCHANGED_TOAST:
+                        out[name] = UNAVAILABLE
+                        unavailable += (name,)
+                    else:
+                        out[name] = self._convert(i, old)
         for column, mask in self._mask_items:
-            if column in out:
+            # The placeholder says "not sent"; masking it would turn it into a value that looks real.
+            if column in out and column not in unavailable:
                 out[column] = mask(out[column])
         return out
 
     def _convert(self, index: int, value: Any) -> Any:
-        conv = self._plan[index][1]
-        return value if conv is None or value is None else conv(value)
+        name, conv = self._plan[index]
+        try:
+            return value if conv is None or value is None else conv(value)
+        except UnrepresentableValue as exc:
+            raise self._unrepresentable(name, exc) from None
+
+    def _unrepresentable(self, column: str, problem: UnrepresentableValue, values: tuple | None = None) -> CdcError:
+        """The reader cannot publish the change and must not drop or alter it: it stops, naming the row."""
+        key = "" if values is None else " (key " + ", ".join(
+            f"{self._names[i]}={values[i]}" for i in self._key_idx) + ")"
+        return CdcError(
+            f"{self.shape.qualified}.{column} holds {problem}{key}, which a change event cannot carry: JSON has "
+            f"no NaN or Infinity and any stand-in would be a wrong amount downstream, so the reader stops here "
+            f"rather than publish or skip the change. Fix the data (UPDATE it to a finite number) and refuse such "
+            f"values with a CHECK as pipeline/sor/schema.sql does ({self.shape.name}_{column}_finite); the change already in the WAL "
+            f"comes again on every restart: to get past it, exclude the table ([cdc] exclude_tables) or advance the "
+            f"slot past it (pg_replication_slot_advance), knowing that this change is then not published.")
 
     def key(self, values: tuple) -> dict[str, Any]:
         key = {name: self._convert(i, values[i]) for name, i in zip(self._key_names, self._key_idx)}

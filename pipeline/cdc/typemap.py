@@ -4,7 +4,8 @@ The reader's sessions (replication and snapshot) run with fixed output
 settings (`SESSION_OPTIONS`), so the text Postgres prints is predictable:
 ISO dates in UTC, ISO-8601 intervals, shortest-exact floats, C-locale money.
 
-Money stays exact: numeric and money travel as decimal strings, never floats.
+Money stays exact: numeric and money travel as decimal strings, never floats;
+a numeric NaN or Infinity is refused (UnrepresentableValue), not published.
 Temporal values are ISO-8601 strings (timestamptz always in UTC with 'Z' and
 six fractional digits), which Flink's `debezium-json` format reads with
 `timestamp-format.standard = 'ISO-8601'`. Types this module does not know
@@ -22,6 +23,18 @@ Converter = Callable[[str], Any] | None  # None: the text is already the JSON va
 # Applied to every connection whose text output becomes events.
 SESSION_OPTIONS = ("-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3"
                    " -c lc_monetary=C -c bytea_output=hex")
+
+
+class UnrepresentableValue(ValueError):
+    """A value no change event can carry; rows.py turns it into a CdcError naming table and column."""
+
+
+def _numeric(text: str) -> str:
+    # Postgres numeric also holds NaN, Infinity and -Infinity. JSON has none of them, the consumers
+    # read amounts as DECIMAL, and any stand-in (null, 0, a string) would be a wrong amount downstream.
+    if text[-1] in "Ny":  # 'NaN', 'Infinity', '-Infinity': a number always ends in a digit
+        raise UnrepresentableValue(f"numeric {text!r}")
+    return text
 
 
 _bool = "t".__eq__  # a C-level call: this runs once per boolean value on the hot path
@@ -74,7 +87,7 @@ _SCALARS: dict[int, Converter] = {
     16: _bool, 17: _bytea, 18: None, 19: None, 20: _int, 21: _int, 23: _int, 25: None, 26: _int,
     114: None, 3802: None,  # json/jsonb: the document as a string (Debezium's io.debezium.data.Json)
     700: _float, 701: _float, 790: _money, 1042: None, 1043: None, 1082: None, 1083: _time,
-    1114: _timestamp, 1184: _timestamptz, 1186: None, 1266: None, 1700: None, 2950: None,
+    1114: _timestamp, 1184: _timestamptz, 1186: None, 1266: None, 1700: _numeric, 2950: None,
     869: None, 650: None, 829: None, 774: None, 1560: None, 1562: None,
 }
 

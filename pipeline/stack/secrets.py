@@ -22,7 +22,8 @@ PRIVATE_MODE = 0o600
 
 def _generate(name: str) -> str:
     # Superset signs sessions with its secret key: give it more entropy.
-    return secrets.token_urlsafe(48 if name.endswith("secret_key") else 18)
+    # Keys (Superset's session signing key, the CDC reader's HMAC key) get more entropy than passwords.
+    return secrets.token_urlsafe(48 if name.endswith("secret_key") else 32 if name.endswith("_key") else 18)
 
 
 def write_private(path: Path, text: str) -> None:

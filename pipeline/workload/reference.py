@@ -1,6 +1,7 @@
 """Static facts the generator draws from: currencies, countries, merchant categories."""
 
-CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF")
+from pipeline.money import CURRENCIES  # noqa: F401 (the system's currencies, defined once)
+
 CURRENCY_WEIGHTS = (0.45, 0.30, 0.15, 0.05, 0.05)
 
 # country -> (home timezone, currency, a representative IPv4 prefix for logins)

@@ -107,3 +107,19 @@ def test_external_services_get_no_generated_password(tmp_path):
     config = load_config(env=_env(tmp_path, CDC_OLAP_POSTGRES_MANAGED="false", CDC_OLAP_SUPERSET_MANAGED="false"))
     assert config.postgres.password is None
     assert not (tmp_path / "run" / "secrets.env").exists()
+
+
+def test_the_mask_key_is_generated_for_the_local_stack_and_checked_elsewhere(tmp_path):
+    generated = load_config(env=_env(tmp_path)).cdc.mask_key
+    assert generated and len(generated) >= 40 and generated == load_config(env=_env(tmp_path)).cdc.mask_key
+    with pytest.raises(ConfigError, match=r"\[cdc\] mask_key has 5 characters; use a random secret of at least 16"):
+        load_config(env=_env(tmp_path, CDC_OLAP_CDC_MASK_KEY="short"))
+
+
+def test_the_old_salt_setting_names_its_new_name(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[cdc\] mask_salt .* was renamed to mask_key \(CDC_OLAP_CDC_MASK_KEY\)"):
+        load_config(env=_env(tmp_path, CDC_OLAP_CDC_MASK_SALT="a-salt-from-the-vault"))
+    path = tmp_path / "c.toml"
+    path.write_text("[cdc]\nmask_salt = 'a-salt-from-the-vault'\n")
+    with pytest.raises(ConfigError, match="renamed to mask_key"):
+        load_config(path, env=_env(tmp_path))

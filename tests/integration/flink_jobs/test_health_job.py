@@ -20,6 +20,7 @@ import pytest
 from flink_jobs.health import job as health
 from flink_jobs.health import weights
 from pipeline.kafka.scripted import ChangeScript, iso, read_committed
+from pipeline.money import CURRENCIES
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 FIRST_END = T0 + timedelta(minutes=5)
@@ -32,7 +33,9 @@ WEIGHTS = weights.parse({"version": 1, "penalties": {
     "failed_logins": {"weight": 4, "cap": 20},                   # 3: 12
     "logins": {"weight": 1, "free": 10, "cap": 10},
     "payments": {"weight": 0.5, "free": 50, "cap": 10},
-    "balance_drop": {"weight": 0.01, "free": 10, "cap": 20},     # 40.00: (40 - 10) * 0.01 = 0.3
+    # 40.00 USD: (40 - 10) * 0.01 = 0.3; another currency's weights would not apply to a USD account.
+    "balance_drop": {"cap": 20, "currencies": {c: {"weight": 0.01 if c == "USD" else 5, "free": "10.00"}
+                                               for c in CURRENCIES}},
 }}, "test weights")
 INPUTS = ("payments", "amount_cents", "declines", "reversals", "balance_change_cents", "logins", "failed_logins")
 # Account 1's change rows: (seconds after T0, payments, declines, balance change, logins, failed logins, score).
@@ -140,8 +143,8 @@ def rows(flink_jobs):
 
 def test_an_account_with_declines_and_failed_logins_gets_the_exact_score(rows):
     first = _scheduled(rows, 1)
-    assert {k: first[k] for k in ("customer_id", *INPUTS)} == {
-        "customer_id": 1001, "payments": 4, "amount_cents": 8000, "declines": 2, "reversals": 0,
+    assert {k: first[k] for k in ("customer_id", "currency", *INPUTS)} == {
+        "customer_id": 1001, "currency": "USD", "payments": 4, "amount_cents": 8000, "declines": 2, "reversals": 0,
         "balance_change_cents": -4000, "logins": 4, "failed_logins": 3}
     assert first["decline_ratio_pct"] == pytest.approx(50.0)
     assert first["score"] == pytest.approx(74.7)  # 100 - (10 + 3 + 12 + 0.3)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.cdc.typemap import TypeMap, parse_array
+from pipeline.cdc.typemap import TypeMap, UnrepresentableValue, parse_array
 
 tm = TypeMap()
 
@@ -15,7 +15,6 @@ def conv(oid, text):
 @pytest.mark.parametrize("oid,text,expected", [
     (20, "-9223372036854775808", -9223372036854775808),
     (1700, "12345678901234567890.123456789", "12345678901234567890.123456789"),  # exact, a string
-    (1700, "NaN", "NaN"),
     (790, "-$1,234.56", "-1234.56"),
     (790, "$0.07", "0.07"),
     (16, "t", True),
@@ -51,3 +50,13 @@ def test_custom_types_resolve_through_the_catalog_lookup():
     assert m.converter(5000) is None  # enum: its label as printed
     assert m.converter(5001)("{gold,silver}") == ["gold", "silver"]
     assert m.converter(5003)("{1.5}") == ["1.5"]
+
+
+@pytest.mark.parametrize("oid, text", [(1700, "NaN"), (1700, "Infinity"), (1700, "-Infinity"), (1231, "{1.50,NaN}")])
+def test_numeric_nan_and_infinity_are_refused_not_published(oid, text):
+    with pytest.raises(UnrepresentableValue, match="numeric"):
+        conv(oid, text)
+
+
+def test_finite_numerics_pass_exactly():
+    assert conv(1700, "-0.00") == "-0.00" and conv(1231, "{1.50,NULL}") == ["1.50", None]

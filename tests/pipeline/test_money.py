@@ -1,0 +1,35 @@
+"""Amounts read from files stay exact and finite, and the system's currencies are the schema's."""
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from pipeline import money
+from pipeline.sor.schema import SCHEMA_FILE
+
+
+def test_the_currencies_are_those_the_schema_allows():
+    check = re.search(r"currency\s+char\(3\)\s+NOT NULL CHECK \(currency IN \(([^)]*)\)\)", SCHEMA_FILE.read_text())
+    assert check and tuple(c.strip().strip("'") for c in check.group(1).split(",")) == money.CURRENCIES
+
+
+@pytest.mark.parametrize("raw, expected", [("2.10", Decimal("2.10")), (2.1, Decimal("2.10")), (7, Decimal("7.00")),
+                                           ("9999999999999999.99", money.MAX_AMOUNT)])
+def test_amounts_are_exact_decimals(raw, expected):
+    assert money.amount(raw) == expected and money.cents(money.amount(raw)) == int(expected * 100)
+
+
+@pytest.mark.parametrize("raw, problem", [
+    ("1e30", "at most"), (1e30, "at most"), ("NaN", "finite"), (float("nan"), "finite"), (float("inf"), "finite"),
+    ("-Infinity", "finite"), ("sNaN", "finite"), ("0", "positive"), ("0.001", "two decimal places"),
+    (True, "like"), (None, "like")])
+def test_bad_amounts_are_named_never_a_traceback(raw, problem):
+    with pytest.raises(ValueError, match=problem):
+        money.amount(raw)
+
+
+def test_zero_where_allowed():
+    assert money.amount("0", zero_allowed=True) == Decimal("0.00")
+    with pytest.raises(ValueError, match="must be 0 or more"):
+        money.amount("-1", zero_allowed=True)
