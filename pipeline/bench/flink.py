@@ -65,7 +65,7 @@ from pipeline.config import PROJECT_ROOT, Config, child_env
 from pipeline.kafka import changelog
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.progress import GroupProgress
-from pipeline.kafka.scripted import ChangeScript
+from pipeline.cdc.scripted import ChangeScript
 from pipeline.stack import stack
 from pipeline.stack.errors import StackError
 from pipeline.stack.install.plan import install_all

@@ -31,7 +31,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-OP = "m"
+from pipeline.kafka.changelog import WATERMARK_OP
+
+OP = WATERMARK_OP
 
 
 @dataclass

@@ -15,7 +15,11 @@ from typing import Any, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
-from pipeline.cdc.watermarks import OP as WATERMARK_OP
+
+
+# The op of the CDC reader's watermark records (pipeline/cdc/watermarks.py): a promise about commit
+# times, not a row. Defined here, in the layer that reads topics, so the writer imports it downward.
+WATERMARK_OP = "m"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterator
 
-from pipeline.kafka.scripted import iso
+from pipeline.cdc.scripted import iso
 from pipeline.workload import seed as seeding
 from pipeline.workload.generator import SETTLE_LAG, group_merchants
 from pipeline.workload.model import Account, Merchant, Payment

@@ -110,7 +110,10 @@ def test_external_services_get_no_generated_password(tmp_path):
 
 
 def test_the_mask_key_is_generated_for_the_local_stack_and_checked_elsewhere(tmp_path):
-    generated = load_config(env=_env(tmp_path)).cdc.mask_key
+    from pipeline.stack import secrets
+
+    assert load_config(env=_env(tmp_path)).cdc.mask_key is None  # loading generates nothing
+    generated = secrets.ensure(load_config(env=_env(tmp_path))).cdc.mask_key
     assert generated and len(generated) >= 40 and generated == load_config(env=_env(tmp_path)).cdc.mask_key
     with pytest.raises(ConfigError, match=r"\[cdc\] mask_key has 5 characters; use a random secret of at least 16"):
         load_config(env=_env(tmp_path, CDC_OLAP_CDC_MASK_KEY="short"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from pipeline.kafka.scripted import ChangeScript, iso
+from pipeline.cdc.scripted import ChangeScript, iso
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

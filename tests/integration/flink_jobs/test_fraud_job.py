@@ -13,7 +13,7 @@ import pytest
 
 from flink_jobs.fraud import job as fraud
 from fraud_scenarios import T0, Scenarios, account_row, at
-from pipeline.kafka.scripted import ChangeScript, iso, read_committed
+from pipeline.cdc.scripted import ChangeScript, iso, read_committed
 
 LAST_ACTIVE = {16: T0 - timedelta(days=200), 26: T0 - timedelta(days=80), 36: T0 - timedelta(days=200),
                46: T0 - timedelta(days=200)}  # the rest: two days ago

@@ -19,7 +19,7 @@ from pathlib import Path
 from fraud_scenarios import Scenarios
 from pipeline.alerts.dispatcher import Stats
 from pipeline.kafka import changelog
-from pipeline.kafka.scripted import ChangeScript, read_committed
+from pipeline.cdc.scripted import ChangeScript, read_committed
 
 BEFORE_KILL = {"card_testing:1107", "velocity_spike:1214"}
 EXPECTED = BEFORE_KILL | {"card_testing:1307", "impossible_travel:1402", "velocity_spike:1514", "card_testing:1607"}

@@ -19,7 +19,7 @@ import pytest
 
 from flink_jobs.health import job as health
 from flink_jobs.health import weights
-from pipeline.kafka.scripted import ChangeScript, iso, read_committed
+from pipeline.cdc.scripted import ChangeScript, iso, read_committed
 from pipeline.money import CURRENCIES
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)

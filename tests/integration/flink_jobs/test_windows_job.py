@@ -20,7 +20,7 @@ from decimal import Decimal
 import pytest
 
 from flink_jobs import runner, windows
-from pipeline.kafka.scripted import ChangeScript, iso, read_committed
+from pipeline.cdc.scripted import ChangeScript, iso, read_committed
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 WINDOW_A, WINDOW_B = T0, T0 + timedelta(minutes=5)

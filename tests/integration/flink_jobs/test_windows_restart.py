@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from pipeline.kafka.scripted import ChangeScript, iso, read_committed
+from pipeline.cdc.scripted import ChangeScript, iso, read_committed
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

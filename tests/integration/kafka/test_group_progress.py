@@ -10,7 +10,7 @@ from kafka.structs import OffsetAndMetadata
 from pipeline.kafka import changelog
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.progress import GroupProgress
-from pipeline.kafka.scripted import ChangeScript, iso
+from pipeline.cdc.scripted import ChangeScript, iso
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

@@ -46,7 +46,7 @@ def test_not_a_plain_salted_hash_and_the_key_matters():
 
 
 def test_logins_device_and_ip_are_hashed_by_default(tmp_path):
-    config = load_config(env={"CDC_OLAP_STACK_RUN_DIR": str(tmp_path)})
+    config = load_config(env={"CDC_OLAP_STACK_RUN_DIR": str(tmp_path), "CDC_OLAP_CDC_MASK_KEY": "k" * 32})
     assert config.cdc.mask["logins.device_id"] == "hash" and config.cdc.mask["logins.ip"] == "hash"
     masks = masks_for_table(config.cdc.mask, "public", "logins", config.cdc.mask_key)
     assert set(masks) == {"device_id", "ip"}
