@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=number(float, 0), default=60.0, help="seconds to wait before reading memory")
     _bench_output(p, "JSON + SVG timeline", label="warm", keep="the stack")
     p.set_defaults(func=_cmd_bench_stack)
-    p = bench.add_parser("cdc", help="CDC throughput and commit-to-ack latency, ours vs Debezium Server")
+    p = bench.add_parser("cdc", help="CDC throughput and commit-to-visible latency: ours exactly-once and at-least-once vs Debezium Server")
     p.add_argument("--rows", type=POSITIVE_INT, default=300_000, help="inserts in the throughput backlog")
     p.add_argument("--updates", type=NON_NEGATIVE_INT, default=150_000, help="updates in the throughput backlog")
     p.add_argument("--rate", type=POSITIVE_INT, default=5000, help="changes/s for the latency run")

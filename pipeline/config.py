@@ -343,6 +343,11 @@ class CdcConfig:
     retention_ms: int = 604_800_000
     # Any other topic-level config for the table topics the reader creates ("key=value,...").
     topic_config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dead_letters(self) -> str:
+        """The dead-letter topic: configured, or <topic_prefix>.cdc.dead_letter."""
+        return self.dead_letter_topic or f"{self.topic_prefix}.cdc.dead_letter"
     # Where the reader keeps snapshot progress and schema versions (relative to the run dir).
     state_dir: str = "data/cdc"
     metrics_port: int = 29180

@@ -233,8 +233,9 @@ class Pager:
         from pipeline.aws import client
 
         self.suffix = uuid.uuid4().hex[:8]
-        self.config = dataclasses.replace(config, aws=dataclasses.replace(config.aws,
-                                                                           sns_topic=f"t-pages-{self.suffix}"))
+        self.config = dataclasses.replace(
+            config, aws=dataclasses.replace(config.aws, sns_topic=f"t-pages-{self.suffix}"),
+            cdc=dataclasses.replace(config.cdc, dead_letter_topic=f"t-{self.suffix}.cdc.dead_letter"))
         self.dispatcher = build(self.config, ledger_path)
         self.sqs = client(config.aws, "sqs")
         self.queue_url = self.sqs.create_queue(QueueName=f"t-pages-{self.suffix}")["QueueUrl"]

@@ -10,6 +10,10 @@ so a restart neither loses nor repeats what was decided.
 
 A crash between the SNS publish and the ledger write can repeat that one
 page on restart (SNS standard topics have no idempotency key).
+
+It also pages the CDC reader's dead letters (changes Kafka refused, with
+[cdc] on_rejected = "dead-letter") as critical pipeline pages, and records any
+record that is neither (records.py) as rejected instead of crashing on it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Callable
 
 from pipeline import log
 from pipeline.aws import client
+from pipeline.alerts import records
 from pipeline.alerts.ledger import Ledger, Page
 from pipeline.config import Config
 
@@ -35,11 +40,15 @@ class Stats:
     sent: int = 0
     duplicates: int = 0
     rate_limited: int = 0
+    rejected: int = 0
 
 
 def message(alert: dict) -> tuple[str, str]:
     """Subject (SNS allows 100 characters) and body of the page for one alert."""
-    subject = f"[{alert['severity'].upper()}] fraud {alert['rule_id']} on account {alert['account_id']}"[:100]
+    if alert["rule_id"] == records.DEAD_LETTER_RULE:
+        subject = f"[{alert['severity'].upper()}] CDC: Kafka refused a change of {alert['evidence']['table']}"[:100]
+    else:
+        subject = f"[{alert['severity'].upper()}] fraud {alert['rule_id']} on account {alert['account_id']}"[:100]
     evidence = alert.get("evidence")
     body = {
         "alert_id": alert["alert_id"], "rule_id": alert["rule_id"], "severity": alert["severity"],
@@ -100,6 +109,21 @@ class Dispatcher:
                       outcome=outcome, account=alert["account_id"], rule=alert["rule_id"])
         return [outcome for _, outcome in decided]
 
+    def handle_records(self, batch: list, dead_letter_topic: str) -> list[str]:
+        """Kafka records (fraud alerts and dead letters) -> alerts, in order; malformed ones are
+        recorded as rejected with their position and reason."""
+        alerts = []
+        for r in batch:
+            try:
+                alerts.append(records.dead_letter_alert(r.value) if r.topic == dead_letter_topic
+                              else records.fraud_alert(r.value))
+            except records.Malformed as exc:
+                self.stats.rejected += 1
+                head = (r.value or b"")[:512].decode(errors="replace")
+                self.ledger.reject(r.topic, r.partition, r.offset, str(exc), head, self.clock())
+                _log.error("alerts.rejected", topic=r.topic, partition=r.partition, offset=r.offset, reason=str(exc))
+        return self.handle_batch(alerts) if alerts else []
+
     def _publish(self, alert: dict) -> tuple[str, float]:
         """SNS message id, and when SNS accepted it (the page's time in the ledger and the latency figures)."""
         subject, body = message(alert)
@@ -120,10 +144,12 @@ def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, to
     from pipeline.kafka.admin import ensure_topics
 
     topic = topic or config.flink.alerts_topic
-    # The dispatcher may start before the fraud job has made its topic: make it as the job would,
-    # rather than subscribe to a name that does not exist yet.
+    dead_letters = config.cdc.dead_letters
+    # The dispatcher may start before the fraud job (or the reader) has made its topic: make it as they
+    # would, rather than subscribe to a name that does not exist yet.
     ensure_topics(config.kafka.bootstrap, [topic], config.cdc.partitions)
-    consumer = KafkaConsumer(topic, bootstrap_servers=config.kafka.bootstrap,
+    ensure_topics(config.kafka.bootstrap, [dead_letters], 1)
+    consumer = KafkaConsumer(topic, dead_letters, bootstrap_servers=config.kafka.bootstrap,
                              group_id=group_id or config.alerts.group_id, enable_auto_commit=False,
                              auto_offset_reset="earliest", isolation_level="read_committed",
                              # An alert is paged as soon as the broker has it: short fetch waits, every poll.
@@ -132,7 +158,7 @@ def consume(config: Config, dispatcher: Dispatcher, stop: threading.Event, *, to
         while not stop.is_set():
             batches = consumer.poll(timeout_ms=200)
             if batches:
-                dispatcher.handle_batch([json.loads(r.value) for records in batches.values() for r in records])
+                dispatcher.handle_records([r for batch in batches.values() for r in batch], dead_letters)
                 consumer.commit()
     finally:
         consumer.close()

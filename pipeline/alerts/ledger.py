@@ -25,6 +25,17 @@ CREATE TABLE IF NOT EXISTS pages (
     handled_at   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pages_last_sent ON pages (account_id, rule_id, outcome, handled_at);
+-- Records that were not an alert the dispatcher can page (malformed JSON, missing fields): kept with
+-- their position and why, so a bad record is shown (status) rather than skipped or crash-looped on.
+CREATE TABLE IF NOT EXISTS rejected (
+    topic        TEXT NOT NULL,
+    partition    INTEGER NOT NULL,
+    "offset"     INTEGER NOT NULL,
+    reason       TEXT NOT NULL,
+    value_head   TEXT,
+    rejected_at  REAL NOT NULL,
+    PRIMARY KEY (topic, partition, "offset")
+);
 """
 
 
@@ -61,6 +72,21 @@ class Ledger:
             self._db.execute("INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (page.alert_id, page.rule_id, page.account_id, page.severity, page.event_time,
                               page.detected_at, page.outcome, page.message_id, page.handled_at))
+
+    def reject(self, topic: str, partition: int, offset: int, reason: str, value_head: str, at: float) -> None:
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO rejected VALUES (?, ?, ?, ?, ?, ?)",
+                             (topic, partition, offset, reason, value_head, at))
+
+    def rejected(self) -> list[tuple]:
+        """(topic, partition, offset, reason) of every record refused, oldest first."""
+        return self._db.execute('SELECT topic, partition, "offset", reason FROM rejected ORDER BY rejected_at').fetchall()
+
+    def counts(self) -> dict[str, int]:
+        """Pages by outcome, and rejected records: what `status` shows."""
+        counts = dict(self._db.execute("SELECT outcome, count(*) FROM pages GROUP BY outcome").fetchall())
+        counts["rejected"] = self._db.execute("SELECT count(*) FROM rejected").fetchone()[0]
+        return counts
 
     def pages(self) -> list[Page]:
         return [Page(*row) for row in self._db.execute("SELECT * FROM pages ORDER BY handled_at, alert_id")]

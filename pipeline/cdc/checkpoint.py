@@ -42,6 +42,7 @@ class Checkpoint:
     snapshot_done: bool = False
     snapshot_lsn: int = 0  # the slot's consistent point the snapshot lined up with
     txid: int | None = None  # the newest Postgres transaction in it (for people reading the topic)
+    system_id: str | None = None  # the Postgres cluster (IDENTIFY_SYSTEM) whose LSNs these are
 
     def covers(self, commit_lsn: int) -> bool:
         """Is the Postgres transaction whose commit record starts at `commit_lsn` already in Kafka?
@@ -51,14 +52,14 @@ class Checkpoint:
 
     def encode(self) -> bytes:
         return orjson.dumps({"end_lsn": self.end_lsn, "snapshot_done": self.snapshot_done,
-                             "snapshot_lsn": self.snapshot_lsn, "txid": self.txid,
+                             "snapshot_lsn": self.snapshot_lsn, "txid": self.txid, "system_id": self.system_id,
                              "ts_ms": time.time_ns() // 1_000_000})
 
     @classmethod
     def decode(cls, value: bytes) -> "Checkpoint":
         data = orjson.loads(value)
         return cls(int(data["end_lsn"]), bool(data["snapshot_done"]), int(data.get("snapshot_lsn") or 0),
-                   data.get("txid"))
+                   data.get("txid"), data.get("system_id"))
 
 
 def key(database: str, slot: str) -> bytes:

@@ -99,7 +99,7 @@ class Reader:
         self.confirmed_lsn = 0  # what the slot may be told: every change before it is in Kafka
         self.kafka: KafkaTransactions | None = None  # exactly-once mode, after prepare()
         self.metrics.oldest_unacked_commit_us = self._oldest_pending_commit_us
-        self.dead_letter_topic = cdc.dead_letter_topic or f"{cdc.topic_prefix}.cdc.dead_letter"
+        self.dead_letter_topic = cdc.dead_letters
         self._divert: dict[tuple, Rejection] = {}  # refused in an aborted transaction: dead-letter on the resend
         self._skipping = False  # the Postgres transaction being received is already in Kafka
         self._sent_upto = 0  # WAL end the server reported in a keepalive on the current connection
@@ -151,17 +151,8 @@ class Reader:
         self.producer.check_reachable()
         ensure(self.bootstrap, self._topic_specs(infos))
         if self.exactly_once:
-            # Fences an older reader of this slot and aborts what it left open, then asks Kafka
-            # what is already committed there.
+            # Fences an older reader of this slot and aborts what it left open.
             self.producer.init_transactions()
-            found = checkpoints.read_latest(self.bootstrap, cdc.topic_prefix, self.pg.database, cdc.slot)
-            self.kafka = KafkaTransactions(self.producer, checkpoints.topic(cdc.topic_prefix),
-                                           checkpoints.key(self.pg.database, cdc.slot),
-                                           cdc.transaction_interval_ms / 1000, cdc.transaction_max_events,
-                                           found or Checkpoint())
-            _log.info("cdc.kafka_checkpoint", found=found is not None,
-                      end_lsn=format_lsn(found.end_lsn) if found else "-",
-                      snapshot_done=found.snapshot_done if found else False)
         for info in infos:
             self._table_for(info.shape)
         return infos
@@ -211,6 +202,8 @@ class Reader:
     def run(self) -> None:
         infos = self.prepare()
         self._repl = self._connect_replication()
+        if self.exactly_once:
+            self._recover_checkpoint()
         start_lsn = self._position(infos)
         while True:
             try:
@@ -236,6 +229,24 @@ class Reader:
         self._sent_upto = 0  # the old connection's keepalives say nothing about what the new one resends
         self._watermarks = WatermarkClock(self.cdc.watermark_interval_ms / 1000)
         return self.confirmed_lsn
+
+    def _recover_checkpoint(self) -> None:
+        """What Kafka already holds, from the newest committed checkpoint of this (database, slot).
+        LSNs only mean something on the server that wrote them: a checkpoint of another server (a
+        restored or replaced cluster under the same names) is ignored, loudly."""
+        cdc = self.cdc
+        system_id = str(self._repl.execute("IDENTIFY_SYSTEM").fetchone()[0])
+        found = checkpoints.read_latest(self.bootstrap, cdc.topic_prefix, self.pg.database, cdc.slot)
+        if found is not None and found.system_id not in (None, system_id):
+            _log.warning("cdc.kafka_checkpoint_foreign", checkpoint_system=found.system_id, server_system=system_id,
+                         action="ignored: it describes another Postgres cluster")
+            found = None
+        self.kafka = KafkaTransactions(self.producer, checkpoints.topic(cdc.topic_prefix),
+                                       checkpoints.key(self.pg.database, cdc.slot),
+                                       cdc.transaction_interval_ms / 1000, cdc.transaction_max_events,
+                                       found or Checkpoint(system_id=system_id), system_id)
+        _log.info("cdc.kafka_checkpoint", found=found is not None, end_lsn=format_lsn(found.end_lsn) if found else "-",
+                  snapshot_done=found.snapshot_done if found else False)
 
     def _wait_for_slot_release(self, timeout_s: float = 30.0) -> None:
         """The previous connection's walsender lets go of the slot a moment after the close."""
@@ -281,6 +292,8 @@ class Reader:
                     "re-snapshot, or delete the state file to start over")
             want_snapshot = mode != "never"
             created = slots.create_slot(self._repl, self.cdc.slot, export_snapshot=want_snapshot)
+            if self.kafka is not None:
+                self.kafka.new_slot()
             _log.info("cdc.slot_created", slot=self.cdc.slot, consistent_point=format_lsn(created.consistent_point))
             if want_snapshot:
                 self.state.reset()

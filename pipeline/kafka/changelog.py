@@ -116,3 +116,46 @@ def fold(records: Iterator[Record]) -> dict[str, dict]:
     for state in partitions.values():
         merged.update(state)
     return merged
+
+
+class Watcher:
+    """Records arriving on a topic from given offsets, stamped with the wall time a read_committed
+    consumer received them: when a change became visible to consumers (benchmarks' latency).
+    A thread polls with short fetch waits while the caller writes; use as a context manager."""
+
+    def __init__(self, bootstrap: str, topic: str, start: dict[int, int]) -> None:
+        import threading
+
+        self.seen: list[tuple[float, Any]] = []
+        self._stop = threading.Event()
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                       isolation_level="read_committed", fetch_max_wait_ms=5,
+                                       max_partition_fetch_bytes=16 << 20)
+        parts = [TopicPartition(topic, p) for p in start]
+        self._consumer.assign(parts)
+        for tp in parts:
+            self._consumer.seek(tp, start[tp.partition])
+        self._thread = threading.Thread(target=self._run, name="changelog-watcher", daemon=True)
+
+    def __enter__(self) -> "Watcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for messages in self._consumer.poll(timeout_ms=50, max_records=10_000).values():
+                now = time.time()
+                self.seen.extend((now, json.loads(m.value)) for m in messages if m.value)
+
+    def wait_for(self, count: int, timeout_s: float) -> list[tuple[float, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.seen) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.seen)} of {count} records visible after {timeout_s:.0f}s")
+            time.sleep(0.05)
+        return list(self.seen)

@@ -100,6 +100,9 @@ class ChangeProducer:
             # Inside a transaction a record may not outlive it: librdkafka bounds message.timeout.ms by
             # transaction.timeout.ms. A timed-out record aborts the transaction, which is then resent.
             conf.update({"transactional.id": settings.transactional_id,
+                         # Retries back off from 5 ms (exponentially, up to librdkafka's 1 s): a
+                         # transaction's requests are on the latency path of every change in it.
+                         "retry.backoff.ms": 5,
                          "transaction.timeout.ms": settings.transaction_timeout_ms,
                          "message.timeout.ms": settings.transaction_timeout_ms})
         self._producer = Producer(conf)

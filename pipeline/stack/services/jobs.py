@@ -10,6 +10,7 @@ follows it there (flink_jobs/runner.py); `down` stops only that process, not the
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from pipeline.config import Config, child_env
 from pipeline.stack.layout import Layout
@@ -38,6 +39,20 @@ def services(config: Config, layout: Layout) -> list[Service]:
     if config.alerts.run_in_up:
         made.append(Service(name="alerts", port=None, argv=[sys.executable, "-m", "pipeline", "alerts", "dispatch"],
                             env=env, requires=("kafka", "aws"), start_timeout_s=60, stop_timeout_s=20,
-                            health=lambda: _logged(layout, "alerts", ("alerts.dispatching",),
-                                                   "waiting for the dispatcher to subscribe")))
+                            health=lambda: _dispatcher_health(config, layout)))
     return made
+
+
+def _dispatcher_health(config: Config, layout: Layout) -> str:
+    """Subscribed, and what it did so far from its ledger: pages, suppressed, and rejected records
+    (malformed alerts or dead letters, kept with their position: `sqlite3 <ledger> 'select * from rejected'`)."""
+    from pipeline.alerts.ledger import Ledger
+
+    _logged(layout, "alerts", ("alerts.dispatching",), "waiting for the dispatcher to subscribe")
+    ledger = Ledger(Path(config.run_path(config.alerts.ledger)))
+    try:
+        counts = ledger.counts()
+    finally:
+        ledger.close()
+    rejected = f", {counts['rejected']} REJECTED records" if counts["rejected"] else ""
+    return f"running, {counts.get('sent', 0)} pages sent, {counts.get('rate_limited', 0)} rate-limited{rejected}"
