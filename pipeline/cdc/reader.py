@@ -48,9 +48,9 @@ from pipeline.cdc.rows import RowCodec, TableShape, partition_column
 from pipeline.cdc.state import ReaderState
 from pipeline.cdc.transactions import KafkaTransactions
 from pipeline.cdc.typemap import SESSION_OPTIONS, TypeMap
-from pipeline.cdc.watermarks import WatermarkClock
+from pipeline.cdc.watermarks import WatermarkClock, watermark_key
 from pipeline.config import CdcConfig, PostgresConfig
-from pipeline.kafka.admin import TopicSpec, ensure
+from pipeline.kafka.admin import TopicSpec, ensure, topic_configs
 from pipeline.kafka.producer import (ChangeProducer, ProducerSettings, RecordRejected, TransactionAborted,
                                      is_permanent)
 
@@ -109,6 +109,7 @@ class Reader:
         self._by_relid: dict[int, _Table] = {}
         self._partitions: dict[str, int] = {}
         self._watermark_topics: dict[str, int] = {}  # topic -> partitions, for watermark records
+        self._compacted: set[str] = set()  # watermark topics that are compacted: their records need a key
         self._repl: psycopg.Connection | None = None
         self._last_status = 0.0
         self._txn: PendingTransaction | None = None
@@ -150,6 +151,7 @@ class Reader:
             on_wait=self._waiting_for_kafka)
         self.producer.check_reachable()
         ensure(self.bootstrap, self._topic_specs(infos))
+        self._compacted = self._compacted_watermark_topics(infos)
         if self.exactly_once:
             # Fences an older reader of this slot and aborts what it left open.
             self.producer.init_transactions()
@@ -176,6 +178,18 @@ class Reader:
             spec = checkpoints.topic_spec(cdc.topic_prefix, topo.replication)
             specs.append(TopicSpec(spec.name, 1, spec.replication, {**common, **spec.configs}))
         return specs
+
+    def _compacted_watermark_topics(self, infos: list[TableInfo]) -> set[str]:
+        """The watermark tables' topics whose cleanup policy (as the broker has it, whoever made the topic)
+        includes compaction: Kafka refuses a record without a key there."""
+        if self.cdc.watermark_interval_ms <= 0:
+            return set()
+        names = [self.topics.table(i.shape.schema, i.shape.name) for i in infos
+                 if i.shape.name in self.cdc.watermark_tables]
+        if not names:
+            return set()
+        return {name for name, configs in topic_configs(self.bootstrap, names).items()
+                if "compact" in configs.get("cleanup.policy", "")}
 
     def _table_for(self, shape: TableShape) -> _Table:
         current = self._tables.get(shape.qualified)
@@ -685,8 +699,9 @@ class Reader:
         if self.kafka is not None:
             self.kafka.ensure_open()
         for topic, partitions in self._watermark_topics.items():
+            keyed = topic in self._compacted
             for partition in range(partitions):
-                self.producer.send(topic, None, value, partition, _no_ack)
+                self.producer.send(topic, watermark_key(partition) if keyed else None, value, partition, _no_ack)
         self.metrics.watermarks += 1
 
     def _heartbeat(self) -> None:

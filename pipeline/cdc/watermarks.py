@@ -16,7 +16,9 @@ each table topic:
     {"op": "m", "before": null, "after": null, "source": {"ts_ms": T, "lsn": L, ...}}
 
 with no key: "every change committed at or before T (up to LSN L) is already
-in this partition". They go out at most every [cdc] watermark_interval_ms
+in this partition". On a compacted topic (accounts and merchants by default),
+where Kafka refuses a record without a key, the key is `{"watermark": P}`,
+P the partition: compaction then keeps each partition's newest promise. They go out at most every [cdc] watermark_interval_ms
 while transactions flow, after a transaction, never inside one. An idle
 database sends none (the consumers' idle timeout covers that).
 
@@ -31,9 +33,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import orjson
+
 from pipeline.kafka.changelog import WATERMARK_OP
 
 OP = WATERMARK_OP
+
+
+def watermark_key(partition: int) -> bytes:
+    """The key of the watermark records of one partition of a compacted topic."""
+    return orjson.dumps({"watermark": partition})
 
 
 @dataclass

@@ -73,3 +73,24 @@ def test_folding_the_topic_skips_them(records):
     rows, recs, _ = records
     folded = {json.loads(key)["id"]: after["v"] for key, after in fold(iter(recs)).items()}
     assert folded == rows
+
+
+def test_compacted_topics_get_keyed_watermark_records(fresh_database, cdc_reader):
+    """Kafka refuses a record without a key on a compacted topic (accounts and merchants are, by
+    default): an exactly-once reader's every Kafka transaction with a watermark record aborted, and
+    it rewound until it stopped. There each partition's watermark records carry a key of their own."""
+    with psycopg.connect(fresh_database.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE refs (id int PRIMARY KEY, v int NOT NULL)")
+        reader = cdc_reader(fresh_database, partitions=PARTITIONS, watermark_interval_ms=50, watermark_tables="refs",
+                            compacted_tables="refs", tables="public.refs", delivery="exactly-once").start()
+        for i in range(20):
+            conn.execute("INSERT INTO refs VALUES (%s, %s)", (i, i))
+            time.sleep(0.02)
+        rows = {r[0]: r[1] for r in conn.execute("SELECT id, v FROM refs")}
+    health = reader.fence()
+    assert health["rewinds"] == 0 and health["rejected"] == 0, health
+    recs = list(read_all(reader.bootstrap, f"{reader.prefix}.public.refs"))
+    marks = [r for r in recs if r.value["op"] == OP]
+    assert {r.partition for r in marks} == set(range(PARTITIONS))
+    assert all(r.key == {"watermark": r.partition} for r in marks)
+    assert {json.loads(key)["id"]: after["v"] for key, after in fold(iter(recs)).items()} == rows
