@@ -65,6 +65,13 @@ class EnvelopeWriter:
     def key(key: dict[str, Any]) -> bytes:
         return orjson.dumps(key)
 
+    @staticmethod
+    def partition_key(kind: str, partition: int) -> bytes:
+        """Key of a record that belongs to a partition rather than a row (a watermark record, a
+        truncate), on compacted topics only: Kafka refuses a record without a key there, and with
+        this one compaction keeps each partition's newest record of the kind, in place."""
+        return orjson.dumps({kind: partition})
+
     def watermark_record(self, ts_us: int, lsn: int) -> bytes:
         """See pipeline/cdc/watermarks.py: no row, only the commit time and LSN it vouches for."""
         src = self.source(ts_us=ts_us, txid=None, snapshot="false")

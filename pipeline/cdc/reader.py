@@ -48,7 +48,7 @@ from pipeline.cdc.rows import RowCodec, TableShape, partition_column
 from pipeline.cdc.state import ReaderState
 from pipeline.cdc.transactions import KafkaTransactions
 from pipeline.cdc.typemap import SESSION_OPTIONS, TypeMap
-from pipeline.cdc.watermarks import WatermarkClock, watermark_key
+from pipeline.cdc.watermarks import WatermarkClock
 from pipeline.config import CdcConfig, PostgresConfig
 from pipeline.kafka.admin import TopicSpec, ensure, topic_configs
 from pipeline.kafka.producer import (ChangeProducer, ProducerSettings, RecordRejected, TransactionAborted,
@@ -109,7 +109,7 @@ class Reader:
         self._by_relid: dict[int, _Table] = {}
         self._partitions: dict[str, int] = {}
         self._watermark_topics: dict[str, int] = {}  # topic -> partitions, for watermark records
-        self._compacted: set[str] = set()  # watermark topics that are compacted: their records need a key
+        self._compacted: set[str] = set()  # compacted table topics: records without a row need a key there
         self._repl: psycopg.Connection | None = None
         self._last_status = 0.0
         self._txn: PendingTransaction | None = None
@@ -151,7 +151,7 @@ class Reader:
             on_wait=self._waiting_for_kafka)
         self.producer.check_reachable()
         ensure(self.bootstrap, self._topic_specs(infos))
-        self._compacted = self._compacted_watermark_topics(infos)
+        self._compacted = self._compacted_topics(infos)
         if self.exactly_once:
             # Fences an older reader of this slot and aborts what it left open.
             self.producer.init_transactions()
@@ -179,13 +179,11 @@ class Reader:
             specs.append(TopicSpec(spec.name, 1, spec.replication, {**common, **spec.configs}))
         return specs
 
-    def _compacted_watermark_topics(self, infos: list[TableInfo]) -> set[str]:
-        """The watermark tables' topics whose cleanup policy (as the broker has it, whoever made the topic)
-        includes compaction: Kafka refuses a record without a key there."""
-        if self.cdc.watermark_interval_ms <= 0:
-            return set()
-        names = [self.topics.table(i.shape.schema, i.shape.name) for i in infos
-                 if i.shape.name in self.cdc.watermark_tables]
+    def _compacted_topics(self, infos: list[TableInfo]) -> set[str]:
+        """The table topics whose cleanup policy (as the broker has it, whoever made the topic) includes
+        compaction: Kafka refuses a record without a key there, so watermark records and truncates
+        carry a partition key (envelope.partition_key)."""
+        names = [self.topics.table(i.shape.schema, i.shape.name) for i in infos]
         if not names:
             return set()
         return {name for name, configs in topic_configs(self.bootstrap, names).items()
@@ -640,8 +638,10 @@ class Reader:
             shape = table.codec.shape
             value = self.envelope.change(self._source, shape.schema, shape.name, lsn, "t", None, None, table.version)
             # No key orders a truncate against a table's rows, so every partition gets it, in place.
+            keyed = table.topic in self._compacted
             for partition in range(table.partitions):
-                self._produce(table.topic, None, value, partition)
+                self._produce(table.topic, self.envelope.partition_key("truncate", partition) if keyed else None,
+                              value, partition)
             self._counts[shape.qualified] += 1
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int) -> None:
@@ -701,7 +701,8 @@ class Reader:
         for topic, partitions in self._watermark_topics.items():
             keyed = topic in self._compacted
             for partition in range(partitions):
-                self.producer.send(topic, watermark_key(partition) if keyed else None, value, partition, _no_ack)
+                self.producer.send(topic, self.envelope.partition_key("watermark", partition) if keyed else None,
+                                   value, partition, _no_ack)
         self.metrics.watermarks += 1
 
     def _heartbeat(self) -> None:

@@ -70,7 +70,9 @@ class Rejection:
         fix = ("raise the topic's max.message.bytes (kafka-configs.sh --alter --entity-type topics "
                f"--entity-name {self.topic} --add-config max.message.bytes=<bytes>) and [cdc] max_message_bytes, "
                "or shrink the row, then start the reader again; or set [cdc] on_rejected = 'dead-letter' to "
-               "divert such records and go on")
+               "divert such records and go on. Kafka refuses whole batches: if this record is small, another "
+               "record of its batch may be the cause (the broker's log names it, e.g. a record without a key "
+               "on a compacted topic)")
         return RecordRefused(f"{self.describe()}. The slot was not moved past it (its WAL is kept). Fix: {fix}",
                              self)
 

@@ -33,16 +33,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import orjson
 
 from pipeline.kafka.changelog import WATERMARK_OP
 
 OP = WATERMARK_OP
-
-
-def watermark_key(partition: int) -> bytes:
-    """The key of the watermark records of one partition of a compacted topic."""
-    return orjson.dumps({"watermark": partition})
 
 
 @dataclass

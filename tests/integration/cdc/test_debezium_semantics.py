@@ -67,3 +67,20 @@ def test_topic_policies_come_from_configuration(run):
     assert configs[topics["events"]]["cleanup.policy"] == "delete"
     assert configs[topics["events"]]["retention.ms"] == "3600000"
     assert configs[topics["events"]]["min.insync.replicas"] == "1"
+
+
+def test_truncate_on_a_compacted_topic_is_keyed_per_partition(fresh_database, cdc_reader):
+    """Kafka refuses a record without a key on a compacted topic: the truncate carries {"truncate": P}."""
+    with psycopg.connect(fresh_database.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE cards (card_id int PRIMARY KEY, account_id int NOT NULL)")
+        conn.execute("ALTER TABLE cards REPLICA IDENTITY FULL")
+    reader = cdc_reader(fresh_database, tables="public.cards", compacted_tables="cards", partitions=3).start()
+    with psycopg.connect(fresh_database.dsn(), autocommit=True) as conn:
+        conn.execute("INSERT INTO cards SELECT g, g FROM generate_series(1, 9) g")
+        conn.execute("TRUNCATE cards")
+        conn.execute("INSERT INTO cards VALUES (100, 1)")
+    reader.fence()
+    records = list(read_all(reader.bootstrap, f"{reader.prefix}.public.cards"))
+    truncates = [r for r in records if r.value and r.value["op"] == "t"]
+    assert sorted((r.partition, r.key["truncate"]) for r in truncates) == [(0, 0), (1, 1), (2, 2)]
+    assert list(fold(iter(records))) == ['{"card_id": 100}']
