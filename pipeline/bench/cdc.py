@@ -126,7 +126,7 @@ def _records(bootstrap: str, topic: str, before: dict[int, int], changes: int, t
     changelog.wait_for_count(bootstrap, topic, sum(before.values()) + changes, timeout_s=timeout_s)
     while True:
         after = changelog.partition_ends(bootstrap, topic)
-        records = [r for r in changelog.read_range(bootstrap, topic, before, after, timeout_s=300) if r.value]
+        records = [r for r in changelog.read_range(bootstrap, topic, before, after, timeout_s=60) if r.value]
         if len(records) >= changes or time.monotonic() > deadline:
             return records
         time.sleep(0.2)

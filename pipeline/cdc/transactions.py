@@ -9,13 +9,15 @@ meanwhile, never splitting one. It ends with the reader's checkpoint record
 visible together, or, if the process dies first, not at all.
 
 Two measured costs shape the timing (docs/cdc.md, "What exactly-once costs"):
-a commit (flush + EndTxn) takes a few milliseconds, so a transaction stays
-open at least `OVERHEAD_FACTOR` times the recent commit time: under load the
-commits amortise over more events, when quiet the interval rules. And a
-transaction begun the instant the previous one committed finds its markers
-still being written: the coordinator answers CONCURRENT_TRANSACTIONS and
-librdkafka retries after ~20 ms; waiting `MARKER_GRACE_S` first avoids that
-(measured: flush p90 35 ms back to back, 7 ms after a 4 ms pause).
+a commit (flush + EndTxn) blocks the reader for a few milliseconds, so while
+the reader is behind (draining a backlog: the changes it reads committed more
+than `CATCH_UP_LAG_S` ago) a transaction stays open `CATCH_UP_INTERVAL_S`,
+and the commits amortise over many events; caught up, the short interval
+keeps latency low. And a transaction begun the instant the previous one
+committed finds its markers still being written: the coordinator answers
+CONCURRENT_TRANSACTIONS and librdkafka retries after ~20 ms; waiting
+`MARKER_GRACE_S` first avoids that (measured: flush p90 35 ms back to back,
+7 ms after a 4 ms pause).
 
 Order of truth: Kafka commit first, then the LSN is confirmed to Postgres.
 Between the two, a crash leaves Postgres resending transactions that Kafka
@@ -31,7 +33,8 @@ from pipeline.cdc.checkpoint import Checkpoint
 from pipeline.kafka.producer import ChangeProducer
 
 MARKER_GRACE_S = 0.004
-OVERHEAD_FACTOR = 3.0
+CATCH_UP_LAG_S = 0.5
+CATCH_UP_INTERVAL_S = 0.25
 
 
 class KafkaTransactions:
@@ -49,7 +52,7 @@ class KafkaTransactions:
         self._pending: Checkpoint | None = None  # what the open transaction will hold once committed
         self._oldest_commit_us: int | None = None
         self._last_commit_end = 0.0
-        self._commit_cost_s = 0.0  # moving average of the recent commits' duration
+        self._newest_commit_us = 0  # commit time of the newest Postgres transaction in the open one
 
     @property
     def open(self) -> bool:
@@ -71,6 +74,7 @@ class KafkaTransactions:
         """A Postgres transaction begins inside the open Kafka transaction (for the lag metric)."""
         if self._oldest_commit_us is None:
             self._oldest_commit_us = commit_us
+        self._newest_commit_us = commit_us
 
     def pg_committed(self, end_lsn: int, txid: int | None) -> None:
         """Every event of a Postgres transaction is queued in the open Kafka transaction."""
@@ -90,7 +94,8 @@ class KafkaTransactions:
         if not self.producer.in_transaction:
             return False
         now = time.monotonic() if now is None else now
-        interval = max(self.interval_s, OVERHEAD_FACTOR * self._commit_cost_s)
+        behind_s = time.time() - self._newest_commit_us / 1e6 if self._newest_commit_us else 0.0
+        interval = CATCH_UP_INTERVAL_S if behind_s > CATCH_UP_LAG_S else self.interval_s
         return now - self._opened_at >= interval or self._events >= self.max_events
 
     def commit(self) -> Checkpoint:
@@ -104,10 +109,8 @@ class KafkaTransactions:
             self.producer.send(self.checkpoint_topic, self.checkpoint_key, pending.encode(), 0, _no_ack)
         self.producer.commit()
         self._last_commit_end = time.monotonic()
-        took = self._last_commit_end - started
         self.commits += 1
-        self.commit_seconds += took
-        self._commit_cost_s = took if self.commits == 1 else 0.8 * self._commit_cost_s + 0.2 * took
+        self.commit_seconds += self._last_commit_end - started
         if pending is not None:
             self.committed = pending
         self._pending = None

@@ -77,11 +77,13 @@ def read_range(bootstrap: str, topic: str, start: dict[int, int], end: dict[int,
                     if m.offset < stop:
                         yield Record(m.partition, m.offset, m.timestamp, json.loads(m.key) if m.key else None,
                                      json.loads(m.value) if m.value else None)
-                if consumer.position(tp) >= stop:
-                    remaining.discard(tp)
+            # Every partition, not only those that returned records: a transaction marker at the end
+            # moves the position on without returning anything.
+            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp.partition]}
         if remaining:
-            raise TimeoutError(f"{topic}: partitions {sorted(tp.partition for tp in remaining)} not read to their "
-                               f"end within {timeout_s:.0f}s")
+            where = ", ".join(f"{tp.partition}: at {consumer.position(tp)} of {start.get(tp.partition, 0)}.."
+                              f"{end[tp.partition]}" for tp in sorted(remaining, key=lambda t: t.partition))
+            raise TimeoutError(f"{topic}: partitions not read to their end within {timeout_s:.0f}s ({where})")
     finally:
         consumer.close()
 
@@ -121,41 +123,59 @@ def fold(records: Iterator[Record]) -> dict[str, dict]:
 class Watcher:
     """Records arriving on a topic from given offsets, stamped with the wall time a read_committed
     consumer received them: when a change became visible to consumers (benchmarks' latency).
-    A thread polls with short fetch waits while the caller writes; use as a context manager."""
+
+    The consumer runs in a process of its own while the caller writes: in a thread it would share
+    the caller's interpreter lock, and its stamps would include waits for the writer. Use as a
+    context manager; `wait_for` returns [(received_at_s, value), ...]."""
 
     def __init__(self, bootstrap: str, topic: str, start: dict[int, int]) -> None:
-        import threading
+        import multiprocessing
 
-        self.seen: list[tuple[float, Any]] = []
-        self._stop = threading.Event()
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                       isolation_level="read_committed", fetch_max_wait_ms=5,
-                                       max_partition_fetch_bytes=16 << 20)
-        parts = [TopicPartition(topic, p) for p in start]
-        self._consumer.assign(parts)
-        for tp in parts:
-            self._consumer.seek(tp, start[tp.partition])
-        self._thread = threading.Thread(target=self._run, name="changelog-watcher", daemon=True)
+        ctx = multiprocessing.get_context("spawn")
+        self._stop, self._ready, self._count = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
+        self._results = ctx.Queue()
+        self._process = ctx.Process(target=_watch, args=(bootstrap, topic, start, self._stop, self._ready,
+                                                         self._count, self._results), name="changelog-watcher", daemon=True)
+        self._seen: list[tuple[float, Any]] | None = None
 
     def __enter__(self) -> "Watcher":
-        self._thread.start()
+        """Returns once the consumer is assigned and polling: records written after this are stamped
+        when they become visible, not when a late-starting consumer gets to them."""
+        self._process.start()
+        if not self._ready.wait(60):
+            raise TimeoutError("the watcher's consumer did not start within 60 s")
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join(10)
-        self._consumer.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for messages in self._consumer.poll(timeout_ms=50, max_records=10_000).values():
-                now = time.time()
-                self.seen.extend((now, json.loads(m.value)) for m in messages if m.value)
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.kill()
 
     def wait_for(self, count: int, timeout_s: float) -> list[tuple[float, Any]]:
         deadline = time.monotonic() + timeout_s
-        while len(self.seen) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.seen)} of {count} records visible after {timeout_s:.0f}s")
+        while self._count.value < count:
+            if time.monotonic() > deadline or not self._process.is_alive():
+                raise TimeoutError(f"{self._count.value} of {count} records visible after {timeout_s:.0f}s")
             time.sleep(0.05)
-        return list(self.seen)
+        self._stop.set()
+        return self._results.get(timeout=60)
+
+
+def _watch(bootstrap: str, topic: str, start: dict[int, int], stop, ready, count, results) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
+                             fetch_max_wait_ms=5, max_partition_fetch_bytes=16 << 20)
+    parts = [TopicPartition(topic, p) for p in start]
+    consumer.assign(parts)
+    for tp in parts:
+        consumer.seek(tp, start[tp.partition])
+    seen: list[tuple[float, Any]] = []
+    consumer.poll(timeout_ms=100)  # connects and fetches once: nothing is written yet
+    ready.set()
+    while not stop.is_set():
+        for messages in consumer.poll(timeout_ms=50, max_records=10_000).values():
+            now = time.time()
+            seen.extend((now, m.value) for m in messages if m.value)
+            count.value = len(seen)
+    consumer.close()
+    results.put([(at, json.loads(value)) for at, value in seen])
