@@ -59,6 +59,7 @@ _XLOG = struct.Struct(">QQQ")
 _KEEPALIVE = struct.Struct(">QQB")
 _STATUS = struct.Struct(">cQQQqB")
 STATUS_INTERVAL_S = 1.0
+_BATCH_OVERHEAD = 1024  # bytes a record batch adds around its records, with room to spare
 # pg_logical_emit_message(true, FENCE_PREFIX, id): once the reader reports the id as its fence,
 # every transaction committed before it is in Kafka (used by tests, benchmarks and reconciliation).
 FENCE_PREFIX = "cdc-olap.fence"
@@ -142,16 +143,16 @@ class Reader:
                                  create=self.cdc.create_publication)
         self.typemap = TypeMap(catalog.type_lookup(self._catalog))
         cdc = self.cdc
+        ensure(self.bootstrap, self._topic_specs(infos))
+        batch_size = self._learn_topics(infos)
         self.producer = ChangeProducer(
-            ProducerSettings(self.bootstrap, cdc.linger_ms, cdc.batch_size, cdc.compression,
+            ProducerSettings(self.bootstrap, cdc.linger_ms, batch_size, cdc.compression,
                              cdc.max_buffered_messages,
                              transactional_id=f"cdc-olap.{self.pg.database}.{cdc.slot}" if self.exactly_once else None,
                              transaction_timeout_ms=cdc.transaction_timeout_ms,
                              max_message_bytes=cdc.max_message_bytes),
             on_wait=self._waiting_for_kafka)
         self.producer.check_reachable()
-        ensure(self.bootstrap, self._topic_specs(infos))
-        self._compacted = self._compacted_topics(infos)
         if self.exactly_once:
             # Fences an older reader of this slot and aborts what it left open.
             self.producer.init_transactions()
@@ -179,15 +180,19 @@ class Reader:
             specs.append(TopicSpec(spec.name, 1, spec.replication, {**common, **spec.configs}))
         return specs
 
-    def _compacted_topics(self, infos: list[TableInfo]) -> set[str]:
-        """The table topics whose cleanup policy (as the broker has it, whoever made the topic) includes
-        compaction: Kafka refuses a record without a key there, so watermark records and truncates
-        carry a partition key (envelope.partition_key)."""
+    def _learn_topics(self, infos: list[TableInfo]) -> int:
+        """What the brokers say of the table topics (whoever made them), and the producer batch size.
+
+        Compacted topics refuse a record without a key, so watermark records and truncates carry a
+        partition key there (envelope.partition_key). And Kafka judges `max.message.bytes` per
+        record batch: batches kept below the smallest topic limit mean a refusal is always one
+        record's own (a batch of small records over the limit would be refused whole, innocent
+        records with it)."""
         names = [self.topics.table(i.shape.schema, i.shape.name) for i in infos]
-        if not names:
-            return set()
-        return {name for name, configs in topic_configs(self.bootstrap, names).items()
-                if "compact" in configs.get("cleanup.policy", "")}
+        configs = topic_configs(self.bootstrap, names) if names else {}
+        self._compacted = {name for name, c in configs.items() if "compact" in c.get("cleanup.policy", "")}
+        limits = [int(c["max.message.bytes"]) for c in configs.values() if c.get("max.message.bytes", "").isdigit()]
+        return max(1024, min([self.cdc.batch_size] + [limit - _BATCH_OVERHEAD for limit in limits]))
 
     def _table_for(self, shape: TableShape) -> _Table:
         current = self._tables.get(shape.qualified)
@@ -410,7 +415,7 @@ class Reader:
                 if cdc.heartbeat_interval_s > 0 and time.monotonic() - last_beat > cdc.heartbeat_interval_s:
                     self._heartbeat()
                     last_beat = time.monotonic()
-                if select.select([sock], [], [], 0.005 if self._commit_pending() else 0.05)[0]:
+                if select.select([sock], [], [], self._idle_wait_s())[0]:
                     pgconn.consume_input()
                 continue
             if nbytes < 0:
@@ -433,8 +438,12 @@ class Reader:
                 self._sent_upto = max(self._sent_upto, wal_end)
                 self._housekeeping(force=bool(reply))
 
-    def _commit_pending(self) -> bool:
-        return self.kafka is not None and self.kafka.open
+    def _idle_wait_s(self) -> float:
+        """How long to wait for WAL when none is buffered: 50 ms, or until the open Kafka
+        transaction is due, so an idle moment never delays a commit."""
+        if self.kafka is None:
+            return 0.05
+        return min(0.05, max(0.0005, self.kafka.seconds_until_due()))
 
     def _housekeeping(self, force: bool = False) -> None:
         self.metrics.phase = "streaming"
@@ -725,7 +734,7 @@ class Reader:
                     if self._txn is None and not self.tracker.failures and self.metrics.phase != "failed":
                         self._commit_kafka()
                     else:
-                        self.kafka.abort()
+                        self.kafka.abort(timeout_s=timeout_s)
                 except Exception as exc:  # noqa: BLE001 - shutting down: Postgres resends what did not commit
                     _log.warning("cdc.close_uncommitted", error=str(exc))
             elif hasattr(self, "producer"):

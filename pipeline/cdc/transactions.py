@@ -91,12 +91,16 @@ class KafkaTransactions:
     def due(self, now: float | None = None) -> bool:
         """Commit now? Only between Postgres transactions (the caller checks) and only when the open
         transaction has gathered long or much enough."""
+        return self.producer.in_transaction and (self.seconds_until_due(now) <= 0 or self._events >= self.max_events)
+
+    def seconds_until_due(self, now: float | None = None) -> float:
+        """How long the open transaction still gathers (the reader's idle wait is no longer)."""
         if not self.producer.in_transaction:
-            return False
+            return float("inf")
         now = time.monotonic() if now is None else now
         behind_s = time.time() - self._newest_commit_us / 1e6 if self._newest_commit_us else 0.0
         interval = CATCH_UP_INTERVAL_S if behind_s > CATCH_UP_LAG_S else self.interval_s
-        return now - self._opened_at >= interval or self._events >= self.max_events
+        return self._opened_at + interval - now
 
     def commit(self) -> Checkpoint:
         """Write the checkpoint and commit; returns what Kafka now holds. Raises the producer's
@@ -117,10 +121,11 @@ class KafkaTransactions:
         self._oldest_commit_us = None
         return self.committed
 
-    def abort(self) -> None:
-        """Drop the open transaction: none of it will ever be visible; Postgres resends it."""
+    def abort(self, timeout_s: float | None = None) -> None:
+        """Drop the open transaction: none of it will ever be visible; Postgres resends it. With a
+        timeout (shutting down) the abort may be left to the next reader's init_transactions."""
         if self.producer.in_transaction:
-            self.producer.abort()
+            self.producer.abort(timeout_s=timeout_s)
         self._pending = None
         self._oldest_commit_us = None
 

@@ -152,21 +152,27 @@ class ChangeProducer:
                     raise TransactionAborted(err.str()) from None
                 self._on_wait()  # retriable (timed out): the commit is still under way, ask again
 
-    def abort(self, step_s: float = 1.0) -> None:
-        """Abort the open transaction (waiting while Kafka is away); its records are never visible."""
+    def abort(self, step_s: float = 1.0, timeout_s: float | None = None) -> bool:
+        """Abort the open transaction (waiting while Kafka is away); its records are never visible.
+        With a timeout (shutting down), give up after it and return False: the next producer with
+        this transactional id aborts the transaction when it starts (init_transactions)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
             try:
                 self._producer.abort_transaction(step_s)
                 self.in_transaction = False
-                return
+                return True
             except KafkaException as exc:
                 err = exc.args[0]
                 if err.fatal():
                     raise Fenced(f"transactional producer fenced or failed: {err.str()}") from None
                 if err.code() == KafkaError._STATE:
                     self.in_transaction = False  # nothing open
-                    return
-                self._on_wait()
+                    return True
+                if deadline is None:
+                    self._on_wait()
 
     def check_reachable(self, timeout_s: float = 10.0) -> None:
         try:

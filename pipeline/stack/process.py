@@ -42,7 +42,8 @@ def running_pid(layout: Layout, name: str) -> int | None:
 
 def spawn(layout: Layout, service: Service) -> int:
     log = layout.log_file(service.name)
-    env = {**os.environ, **service.env, "CDC_OLAP_RUN_DIR": str(layout.run_dir)}
+    extra = service.env() if callable(service.env) else service.env
+    env = {**os.environ, **extra, "CDC_OLAP_RUN_DIR": str(layout.run_dir)}
     kwargs: dict = {}
     if service.user:
         info = pwd.getpwnam(service.user)

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from pipeline.kafka.changelog import fold, read_all
+from topic_checks import assert_each_change_once
 
 DDL = """
 CREATE TABLE balances (id bigint PRIMARY KEY, account_id int NOT NULL, cents bigint NOT NULL, version int NOT NULL);
@@ -26,17 +27,6 @@ def _table(pg, table: str = "balances") -> dict:
 def _rebuilt(reader, table: str = "balances") -> tuple[dict, list]:
     records = list(read_all(reader.bootstrap, f"{reader.prefix}.public.{table}", timeout_s=180))
     return {json.loads(k)["id"]: v for k, v in fold(iter(records)).items()}, records
-
-
-def _assert_each_change_once(records) -> None:
-    seen = set()
-    for r in records:
-        if r.value is None or r.value["op"] == "m":
-            continue
-        ident = (r.key["id"], r.value["source"]["lsn"], r.value["op"])
-        assert ident not in seen, f"change {ident} is in the topic twice"
-        seen.add(ident)
-    assert seen
 
 
 def _assert_duplicates_are_identical(records) -> None:
@@ -88,7 +78,7 @@ def test_kill9_while_streaming_loses_nothing(fresh_database, cdc_reader, deliver
     assert counter[0] > 300
     assert rebuilt == _table(fresh_database, table)
     if delivery == "exactly-once":
-        _assert_each_change_once(records)
+        assert_each_change_once(records)
     else:
         _assert_duplicates_are_identical(records)
 
@@ -116,5 +106,5 @@ def test_kill9_during_snapshot_starts_over_and_loses_nothing(fresh_database, cdc
     assert rebuilt == table
     snapshot_rows = sum(1 for r in records if r.value["op"] == "r")
     assert snapshot_rows == len(table)  # nothing of the interrupted snapshot is visible
-    _assert_each_change_once(records)
+    assert_each_change_once(records)
     assert "cdc.snapshot_restart" in reader.log_path.read_text()

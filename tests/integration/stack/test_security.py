@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from pipeline.config import LOCAL_SECRETS, SECRETS_FILE
+from pipeline import procs
 from pipeline.stack import process
 
 # Every managed service except the Flink jobs (too heavy for a check; their mini-cluster is below).
