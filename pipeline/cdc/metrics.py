@@ -40,6 +40,7 @@ class Metrics:
     skipped_transactions: int = 0  # resent by Postgres after a restart, already in Kafka
     rejected: int = 0  # records Kafka refused for good
     dead_letters: int = 0  # of those, written to the dead-letter topic
+    kafka_commits: Callable[[], tuple[int, float]] = field(default=lambda: (0, 0.0), repr=False)  # (count, seconds)
 
     def lag_bytes(self) -> int:
         return max(0, max(self.server_lsn, self.received_lsn) - self.confirmed_lsn)
@@ -58,7 +59,8 @@ class Metrics:
             "last_event_at": self.last_event_at, "uptime_s": round(time.time() - self.started_at, 1),
             "error": self.error, "fence": self.fence, "delivery": self.delivery, "rewinds": self.rewinds,
             "skipped_transactions": self.skipped_transactions, "rejected": self.rejected,
-            "dead_letters": self.dead_letters,
+            "dead_letters": self.dead_letters, "kafka_commits": self.kafka_commits()[0],
+            "kafka_commit_seconds": round(self.kafka_commits()[1], 3),
         }
 
     def prometheus(self) -> str:
@@ -82,6 +84,10 @@ class Metrics:
                self.skipped_transactions)
         metric("rejected_total", "counter", "Change events Kafka refused for good.", self.rejected)
         metric("dead_letters_total", "counter", "Refused events written to the dead-letter topic.", self.dead_letters)
+        commits, commit_s = self.kafka_commits()
+        metric("kafka_commits_total", "counter", "Kafka transactions committed (exactly-once).", commits)
+        metric("kafka_commit_seconds_total", "counter", "Time the reader spent committing Kafka transactions.",
+               round(commit_s, 3))
         lines.append(f'cdc_delivery{{mode="{self.delivery}"}} 1')
         lines.append(f'cdc_up{{phase="{self.phase}"}} 1')
         return "\n".join(lines) + "\n"

@@ -262,6 +262,7 @@ class Reader:
                                        checkpoints.key(self.pg.database, cdc.slot),
                                        cdc.transaction_interval_ms / 1000, cdc.transaction_max_events,
                                        found or Checkpoint(system_id=system_id), system_id)
+        self.metrics.kafka_commits = lambda: (self.kafka.commits, self.kafka.commit_seconds)
         _log.info("cdc.kafka_checkpoint", found=found is not None, end_lsn=format_lsn(found.end_lsn) if found else "-",
                   snapshot_done=found.snapshot_done if found else False)
 
@@ -410,7 +411,12 @@ class Reader:
         while not self.stop_event.is_set():
             nbytes, data = pgconn.get_copy_data(1)
             if nbytes == 0:
-                self._housekeeping()
+                if select.select([sock], [], [], 0)[0]:  # more WAL already arrived: not idle
+                    pgconn.consume_input()
+                    continue
+                if self.kafka is not None:
+                    self.kafka.idle()
+                self._housekeeping(idle=True)
                 self._send_watermarks()
                 if cdc.heartbeat_interval_s > 0 and time.monotonic() - last_beat > cdc.heartbeat_interval_s:
                     self._heartbeat()
@@ -445,11 +451,15 @@ class Reader:
             return 0.05
         return min(0.05, max(0.0005, self.kafka.seconds_until_due()))
 
-    def _housekeeping(self, force: bool = False) -> None:
+    def _housekeeping(self, force: bool = False, idle: bool = False) -> None:
+        """`idle`: the server has sent nothing more yet. Caught up and idle, the open Kafka transaction
+        commits at once (like a group commit: what arrived meanwhile shares it); under load the
+        interval decides (transactions.py)."""
         self.metrics.phase = "streaming"
         self.producer.poll(0)
         self._handle_delivery_failures()
-        if self.kafka is not None and self._txn is None and self.kafka.due():
+        if self.kafka is not None and self._txn is None and (self.kafka.due()
+                                                              or (idle and self.kafka.caught_up())):
             self._commit_kafka()
         if self.kafka is None:
             self.confirmed_lsn = max(self.confirmed_lsn, self.tracker.confirmed_lsn)

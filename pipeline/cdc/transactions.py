@@ -8,12 +8,14 @@ meanwhile, never splitting one. It ends with the reader's checkpoint record
 (checkpoint.py), so the change events and the position they reach become
 visible together, or, if the process dies first, not at all.
 
-Two measured costs shape the timing (docs/cdc.md, "What exactly-once costs"):
-a commit (flush + EndTxn) blocks the reader for a few milliseconds, so while
-the reader is behind (draining a backlog: the changes it reads committed more
-than `CATCH_UP_LAG_S` ago) a transaction stays open `CATCH_UP_INTERVAL_S`,
-and the commits amortise over many events; caught up, the short interval
-keeps latency low. And a transaction begun the instant the previous one
+Two measured costs shape the timing (docs/operations.md, "What exactly-once
+costs"): a commit (flush + EndTxn) blocks the reader for a few milliseconds,
+so while the reader is busy (draining a backlog: the changes it reads committed
+more than `CATCH_UP_LAG_S` ago, or WAL kept arriving faster than it read it) a
+transaction stays open `CATCH_UP_INTERVAL_S` and the commits amortise over many
+events. Caught up, a transaction commits as soon as the reader finds no WAL
+waiting (a group commit: whatever arrived meanwhile shares it), and at the
+latest after the short interval. And a transaction begun the instant the previous one
 committed finds its markers still being written: the coordinator answers
 CONCURRENT_TRANSACTIONS and librdkafka retries after ~20 ms; waiting
 `MARKER_GRACE_S` first avoids that (measured: flush p90 35 ms back to back,
@@ -53,6 +55,7 @@ class KafkaTransactions:
         self._oldest_commit_us: int | None = None
         self._last_commit_end = 0.0
         self._newest_commit_us = 0  # commit time of the newest Postgres transaction in the open one
+        self._idle_seen = False  # the reader found no WAL waiting since the open transaction began
 
     @property
     def open(self) -> bool:
@@ -66,6 +69,7 @@ class KafkaTransactions:
             self.producer.begin()
             self._opened_at = time.monotonic()
             self._events = 0
+            self._idle_seen = False
 
     def added(self, events: int = 1) -> None:
         self._events += events
@@ -93,14 +97,23 @@ class KafkaTransactions:
         transaction has gathered long or much enough."""
         return self.producer.in_transaction and (self.seconds_until_due(now) <= 0 or self._events >= self.max_events)
 
+    def idle(self) -> None:
+        """The reader found no WAL waiting: changes come no faster than it reads them."""
+        self._idle_seen = True
+
+    def caught_up(self) -> bool:
+        """An open transaction holding Postgres transactions that committed moments ago."""
+        return (self.producer.in_transaction and self._pending is not None
+                and time.time() - self._newest_commit_us / 1e6 <= CATCH_UP_LAG_S)
+
     def seconds_until_due(self, now: float | None = None) -> float:
         """How long the open transaction still gathers (the reader's idle wait is no longer)."""
         if not self.producer.in_transaction:
             return float("inf")
         now = time.monotonic() if now is None else now
         behind_s = time.time() - self._newest_commit_us / 1e6 if self._newest_commit_us else 0.0
-        interval = CATCH_UP_INTERVAL_S if behind_s > CATCH_UP_LAG_S else self.interval_s
-        return self._opened_at + interval - now
+        busy = behind_s > CATCH_UP_LAG_S or not self._idle_seen
+        return self._opened_at + (CATCH_UP_INTERVAL_S if busy else self.interval_s) - now
 
     def commit(self) -> Checkpoint:
         """Write the checkpoint and commit; returns what Kafka now holds. Raises the producer's
