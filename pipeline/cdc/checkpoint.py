@@ -30,8 +30,10 @@ def topic(prefix: str) -> str:
     return f"{prefix}.{TOPIC_SUFFIX}"
 
 
-def topic_spec(prefix: str, replication: int) -> TopicSpec:
-    return TopicSpec(topic(prefix), 1, replication, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
+def topic_spec(prefix: str, replication: int, configs: dict[str, str]) -> TopicSpec:
+    """The checkpoint topic: `configs` (the cluster-wide ones, e.g. min.insync.replicas) plus compaction."""
+    return TopicSpec(topic(prefix), 1, replication,
+                     {**configs, "cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from pipeline.cdc.state import ReaderState
 from pipeline.cdc.transactions import KafkaTransactions
 from pipeline.cdc.typemap import SESSION_OPTIONS, TypeMap
 from pipeline.cdc.watermarks import WatermarkClock
-from pipeline.config import CdcConfig, PostgresConfig
+from pipeline.config import CdcConfig, KafkaConfig, PostgresConfig
 from pipeline.kafka.admin import TopicSpec, ensure, topic_configs
 from pipeline.kafka.producer import (ChangeProducer, ProducerSettings, RecordRejected, TransactionAborted,
                                      is_permanent)
@@ -77,21 +77,13 @@ class _Rewind(Exception):
     """The open Kafka transaction was aborted: read again from the slot's confirmed position."""
 
 
-@dataclass(frozen=True)
-class KafkaTopology:
-    """How the reader's topics are made on the cluster (from [kafka])."""
-
-    replication: int = 1
-    min_insync_replicas: int = 1
-
-
 class Reader:
-    def __init__(self, cdc: CdcConfig, pg: PostgresConfig, bootstrap: str, state_dir: Path,
-                 metrics: Metrics | None = None, topology: KafkaTopology = KafkaTopology()) -> None:
-        self.cdc, self.pg, self.bootstrap, self.topology = cdc, pg, bootstrap, topology
+    def __init__(self, cdc: CdcConfig, pg: PostgresConfig, kafka: KafkaConfig, state_dir: Path,
+                 metrics: Metrics | None = None) -> None:
+        self.cdc, self.pg, self.kafka_config, self.bootstrap = cdc, pg, kafka, kafka.bootstrap
         self.exactly_once = cdc.delivery == "exactly-once"
         self.topics = Topics(cdc.topic_prefix)
-        self.state = ReaderState.load(state_dir / f"{pg.database}-{cdc.slot}.json")
+        self.state = ReaderState.load(ReaderState.path_for(state_dir, pg.database, cdc.slot))
         self.metrics = metrics or Metrics()
         self.metrics.delivery = cdc.delivery
         self.stop_event = threading.Event()
@@ -163,21 +155,20 @@ class Reader:
     def _topic_specs(self, infos: list[TableInfo]) -> list[TopicSpec]:
         """Every topic this reader writes, with its policy: reference tables compacted (a late
         consumer still finds every current row), the rest kept for retention_ms."""
-        cdc, topo = self.cdc, self.topology
-        common = {"min.insync.replicas": str(topo.min_insync_replicas)}
+        cdc, replication = self.cdc, self.kafka_config.replication_factor
+        common = {"min.insync.replicas": str(self.kafka_config.min_insync_replicas)}
         specs = []
         for info in infos:
             policy = ({"cleanup.policy": "compact"} if info.shape.name in cdc.compacted_tables
                       else {"cleanup.policy": "delete", "retention.ms": str(cdc.retention_ms)})
             specs.append(TopicSpec(self.topics.table(info.shape.schema, info.shape.name), cdc.partitions,
-                                   topo.replication, {**common, **policy, **cdc.topic_config}))
+                                   replication, {**common, **policy, **cdc.topic_config}))
         one = [self.topics.transaction] if cdc.transaction_topic else []
         one += [self.topics.heartbeat] if cdc.heartbeat_interval_s > 0 else []
         one += [self.dead_letter_topic] if cdc.on_rejected == "dead-letter" else []
-        specs += [TopicSpec(name, 1, topo.replication, dict(common)) for name in one]
+        specs += [TopicSpec(name, 1, replication, dict(common)) for name in one]
         if self.exactly_once:
-            spec = checkpoints.topic_spec(cdc.topic_prefix, topo.replication)
-            specs.append(TopicSpec(spec.name, 1, spec.replication, {**common, **spec.configs}))
+            specs.append(checkpoints.topic_spec(cdc.topic_prefix, replication, common))
         return specs
 
     def _learn_topics(self, infos: list[TableInfo]) -> int:
@@ -657,10 +648,8 @@ class Reader:
             shape = table.codec.shape
             value = self.envelope.change(self._source, shape.schema, shape.name, lsn, "t", None, None, table.version)
             # No key orders a truncate against a table's rows, so every partition gets it, in place.
-            keyed = table.topic in self._compacted
             for partition in range(table.partitions):
-                self._produce(table.topic, self.envelope.partition_key("truncate", partition) if keyed else None,
-                              value, partition)
+                self._produce(table.topic, self._partition_key(table.topic, "truncate", partition), value, partition)
             self._counts[shape.qualified] += 1
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int) -> None:
@@ -718,11 +707,14 @@ class Reader:
         if self.kafka is not None:
             self.kafka.ensure_open()
         for topic, partitions in self._watermark_topics.items():
-            keyed = topic in self._compacted
             for partition in range(partitions):
-                self.producer.send(topic, self.envelope.partition_key("watermark", partition) if keyed else None,
-                                   value, partition, _no_ack)
+                self.producer.send(topic, self._partition_key(topic, "watermark", partition), value, partition,
+                                   _no_ack)
         self.metrics.watermarks += 1
+
+    def _partition_key(self, topic: str, kind: str, partition: int) -> bytes | None:
+        """A record of a partition rather than a row: keyless, except on compacted topics (they refuse that)."""
+        return self.envelope.partition_key(kind, partition) if topic in self._compacted else None
 
     def _heartbeat(self) -> None:
         if self.kafka is not None:

@@ -17,7 +17,7 @@ from pipeline import log
 from pipeline.cdc.catalog import CdcError
 from pipeline.cdc.metrics import Metrics, serve
 from pipeline.cdc import rejections
-from pipeline.cdc.reader import KafkaTopology, Reader, Stopped
+from pipeline.cdc.reader import Reader, Stopped
 from pipeline.kafka.producer import Fenced
 from pipeline.config import Config
 from pipeline.kafka.producer import KafkaUnavailable
@@ -28,8 +28,7 @@ _log = log.get("cdc")
 def run(config: Config, *, serve_metrics: bool = True) -> int:
     metrics = Metrics()
     server = serve(metrics, "127.0.0.1", config.cdc.metrics_port) if serve_metrics else None
-    reader = Reader(config.cdc, config.postgres, config.kafka.bootstrap, config.run_dir / config.cdc.state_dir, metrics,
-                    KafkaTopology(config.kafka.replication_factor, config.kafka.min_insync_replicas))
+    reader = Reader(config.cdc, config.postgres, config.kafka, config.run_dir / config.cdc.state_dir, metrics)
 
     def stop(signum, frame) -> None:
         _log.info("cdc.stopping", signal=signal.Signals(signum).name)

@@ -32,6 +32,11 @@ class ReaderState:
     # `status` after the process has exited; cleared when streaming starts again.
     failure: dict | None = None
 
+    @staticmethod
+    def path_for(state_dir: Path, database: str, slot: str) -> Path:
+        """One file per (database, slot): the reader's, and what `status` reads after it stopped."""
+        return state_dir / f"{database}-{slot}.json"
+
     @classmethod
     def load(cls, path: Path) -> "ReaderState":
         if not path.exists():

@@ -29,7 +29,8 @@ def _last_failure(config: Config) -> str:
     """Why the reader stopped, as it recorded before exiting (a refused record: exit 3)."""
     from pipeline.cdc.state import ReaderState
 
-    state = ReaderState.load(config.run_dir / config.cdc.state_dir / f"{config.postgres.database}-{config.cdc.slot}.json")
+    state = ReaderState.load(ReaderState.path_for(config.run_dir / config.cdc.state_dir, config.postgres.database,
+                                                  config.cdc.slot))
     return f"; stopped (exit {state.failure['exit_code']}): {state.failure['error']}" if state.failure else ""
 
 
