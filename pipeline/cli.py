@@ -16,6 +16,8 @@ from pipeline.config import ConfigError, load_config
 from pipeline.stack.errors import StackError
 from flink_jobs.fraud.rules import RulesError
 from flink_jobs.health.weights import WeightsError
+from pipeline.druid.client import DruidError
+from pipeline.druid.specs import SpecError
 
 _log = log.get("cli")
 
@@ -40,6 +42,11 @@ def _cmd_up(args, config) -> None:
 
     schema.apply(config.postgres)
     reporting.apply(config.postgres)
+    if config.druid.apply_in_up and not args.only:  # with --only, `cdc-olap druid apply` when ready
+        from pipeline.druid import apply_all
+
+        applied = apply_all(config, print, skip_missing_topics=True)
+        _log.info("druid.applied", datasources=",".join(applied) or "-")
     _log.info("stack.up", seconds=round(time.monotonic() - started, 1),
               healthy_after=",".join(f"{k}:{v}s" for k, v in timings.items()))
     _print_status(supervisor.status())
@@ -232,6 +239,65 @@ def _cmd_alerts_dispatch(args, config) -> None:
     run(config)
 
 
+def _druid(config):
+    from pipeline.druid import inputs, load_specs
+    from pipeline.druid.client import Druid
+
+    return Druid(config.druid), load_specs(config), inputs.placeholders(config)
+
+
+def _cmd_druid_diff(args, config) -> None:
+    from pipeline.druid import apply
+
+    druid, specs, values = _druid(config)
+    changes = apply.plan(druid, specs, values, config.druid.datasource_prefix)
+    for change in changes:
+        print(f"{change.name}: {change.action}")
+        if change.diff and not args.quiet:
+            print(change.diff)
+    if any(c.pending for c in changes):
+        sys.exit(1)
+
+
+def _cmd_druid_apply(args, config) -> None:
+    from pipeline.druid import apply_all
+
+    changed = apply_all(config, print)
+    print(f"applied: {', '.join(changed)}" if changed else "nothing to apply: every supervisor matches its spec")
+
+
+def _cmd_druid_status(args, config) -> None:
+    from pipeline.druid.status import status
+
+    druid, specs, _ = _druid(config)
+    rows = status(druid, specs, config.druid.datasource_prefix)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        header = f"{'datasource':<16} {'state':<18} {'lag':>8} {'rows':>11} {'freshness':>10}  newest / detail"
+        print(header)
+        print("-" * len(header))
+        for r in rows:
+            fresh = f"{r.freshness_s:.1f} s" if r.freshness_s is not None else "-"
+            print(f"{r.name:<16} {r.state:<18} {r.lag if r.lag is not None else '-':>8} "
+                  f"{r.rows if r.rows is not None else '-':>11} {fresh:>10}  {r.newest or '-'}; {r.detail[:80]}")
+    if any(not r.healthy for r in rows):
+        sys.exit(1)
+
+
+def _cmd_druid_reset(args, config) -> None:
+    from pipeline.druid import specs as spec_files
+    from pipeline.druid.reset import reset
+
+    druid, specs, values = _druid(config)
+    spec = spec_files.by_name(specs, args.datasource)
+    if not args.yes:
+        raise spec_files.SpecError(f"reset drops every row of {spec.datasource(config.druid.datasource_prefix)} and reads {spec.topic(values)} again; "
+                                   f"add --yes to do it")
+    reset(druid, spec.datasource(config.druid.datasource_prefix), spec.topic(values), config.kafka.bootstrap,
+          accept_loss=args.accept_loss)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
     parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
@@ -313,6 +379,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = alerts_sub.add_parser("dispatch", help="page fraud alerts through SNS (deduplicated, rate-limited)")
     p.set_defaults(func=_cmd_alerts_dispatch, needs=("kafka", "aws"))
 
+    p = sub.add_parser("druid", help="the Druid datasources: specs in druid_specs/ applied as Kafka supervisors")
+    druid_sub = p.add_subparsers(dest="druid", required=True)
+    p = druid_sub.add_parser("diff", help="what `apply` would change, as unified diffs; exit 1 when anything would")
+    p.add_argument("--quiet", action="store_true", help="one line per datasource, no diff")
+    p.set_defaults(func=_cmd_druid_diff, needs=("druid-coordinator",))
+    p = druid_sub.add_parser("apply", help="check every spec, then create or update the supervisors that differ")
+    p.set_defaults(func=_cmd_druid_apply, needs=("druid-coordinator", "kafka"))
+    p = druid_sub.add_parser("status", help="per datasource: supervisor state, lag, rows, newest time, freshness")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_druid_status, needs=("druid-coordinator", "druid-broker"))
+    p = druid_sub.add_parser("reset", help="drop a datasource's rows and re-read its topic from the earliest offset")
+    p.add_argument("datasource")
+    p.add_argument("--yes", action="store_true", help="really drop the rows")
+    p.add_argument("--accept-loss", action="store_true",
+                   help="reset even when retention already removed the topic's first records")
+    p.set_defaults(func=_cmd_druid_reset, needs=("druid-coordinator", "kafka"))
+
     p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
     bench = p.add_subparsers(dest="bench", required=True)
     p = bench.add_parser("stack", help="time `up` (down first) and measure the idle stack's memory")
@@ -370,7 +453,8 @@ def main(argv: list[str] | None = None) -> None:
         # The services the command declared it needs, before it starts anything of its own.
         reachability.require(config, getattr(args, "needs", ()))
         args.func(args, config)
-    except (ConfigError, StackError, RulesError, WeightsError, reachability.Unreachable) as exc:
+    except (ConfigError, StackError, RulesError, WeightsError, DruidError, SpecError,
+            reachability.Unreachable) as exc:
         _fail(exc)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -144,6 +144,18 @@ class DruidConfig:
     metadata_port: int = 21527
     # JVM heap per Druid process; direct memory is sized from the processing buffers.
     heap: str = "384m"
+    # The coordinator (segments, retention rules) of an external cluster; empty: the local one.
+    coordinator_url: str = ""
+    # The datasource specs (one JSON file per datasource; pipeline/druid/specs.py); relative: from the project root.
+    specs_dir: str = "druid_specs"
+    # Put before every datasource (and supervisor) name, so two deployments (staging and production,
+    # or test runs) can share one Druid cluster. Empty in production: Superset and the reports name
+    # the datasources plainly.
+    datasource_prefix: str = ""
+    # `up` applies the specs once Druid and the topics they read are there.
+    apply_in_up: bool = True
+    # Seconds a Druid API call may take before it counts as failed.
+    timeout_s: float = 30.0
 
     @property
     def broker(self) -> str:
@@ -153,6 +165,10 @@ class DruidConfig:
     def overlord(self) -> str:
         # The local stack runs the coordinator as overlord too.
         return self.overlord_url or f"http://{self.host}:{self.coordinator_port}"
+
+    @property
+    def coordinator(self) -> str:
+        return self.coordinator_url or f"http://{self.host}:{self.coordinator_port}"
 
 
 @dataclass(frozen=True)
@@ -400,6 +416,10 @@ class Config:
     @property
     def health_file(self) -> Path:
         return _resolve_path(self.flink.health_file)
+
+    @property
+    def druid_specs_dir(self) -> Path:
+        return _resolve_path(self.druid.specs_dir)
 
     def run_path(self, value: str) -> str:
         """A location under the run dir, unless it is already absolute or a URI (s3://, hdfs://)."""

@@ -82,6 +82,8 @@ def endpoints(config: Config) -> dict[str, Endpoint]:
                 if aws.endpoint else Endpoint("aws", f"AWS {aws.region}", (), False, ("[aws] region",))),
         "druid-broker": _url("druid-broker", druid.broker, druid.managed and not druid.broker_url,
                              ("[druid] broker_url",)),
+        "druid-coordinator": _url("druid-coordinator", druid.overlord, druid.managed and not druid.overlord_url,
+                                  ("[druid] overlord_url",)),
         "superset-web": _url("superset-web", superset.base_url, superset.managed and not superset.url,
                              ("[superset] url",)),
         "flink": (_url("flink", flink.rest_url, False, ("[flink] rest_url",)) if flink.mode == "remote"

@@ -207,6 +207,76 @@ def flink_jobs(test_stack):
     jobs.cancel_all()
 
 
+class DruidDeployment:
+    """The test stack's Druid with datasources and result topics of this module's own: a datasource
+    prefix and topic names no other module uses, so specs apply here as in production."""
+
+    def __init__(self, config: Config) -> None:
+        import dataclasses
+        import uuid
+
+        from pipeline.druid.client import Druid
+
+        tag = uuid.uuid4().hex[:8]
+        self.config = dataclasses.replace(
+            config, druid=dataclasses.replace(config.druid, datasource_prefix=f"t{tag}_"),
+            cdc=dataclasses.replace(config.cdc, topic_prefix=f"t.{tag}"),
+            flink=dataclasses.replace(config.flink, windows_topic=f"t.{tag}.tx_windows",
+                                      alerts_topic=f"t.{tag}.fraud_alerts", health_topic=f"t.{tag}.account_health"))
+        self.client = Druid(self.config.druid)
+
+    def with_topic_prefix(self, prefix: str) -> "DruidDeployment":
+        """Read the CDC facts of a reader with this topic prefix (the cdc_reader fixture's)."""
+        import dataclasses
+
+        self.config = dataclasses.replace(self.config, cdc=dataclasses.replace(self.config.cdc, topic_prefix=prefix))
+        return self
+
+    def name(self, datasource: str) -> str:
+        return self.config.druid.datasource_prefix + datasource
+
+    def wait_for(self, query: str, done, timeout_s: float = 180, what: str = "Druid rows"):
+        """Run `query` until `done(rows)`; returns the last rows (fails with them after the timeout)."""
+        import time
+
+        deadline, rows = time.monotonic() + timeout_s, None
+        while time.monotonic() < deadline:
+            try:
+                rows = self.client.sql(query)
+            except Exception as exc:  # noqa: BLE001 - the datasource may not exist until its first rows are read
+                rows = [{"error": str(exc)[:200]}]
+            if rows and "error" not in rows[0] and done(rows):
+                return rows
+            time.sleep(0.5)
+        raise AssertionError(f"{what}: not there after {timeout_s:.0f} s; last answer: {rows}")
+
+    def cleanup(self) -> None:
+        from pipeline.druid.client import DruidError
+
+        # Tasks are shut down, not left to publish: a publishing task whose datasource was dropped
+        # waits for a handoff that never comes and holds its indexer slot for the completion timeout.
+        prefix = self.config.druid.datasource_prefix
+        for sid in self.client.supervisors():
+            if sid.startswith(prefix):
+                try:
+                    self.client.terminate(sid)
+                    for state in ("running", "pending"):
+                        for task in self.client.tasks(sid, state):
+                            self.client.shutdown_task(task["id"])
+                    self.client.mark_unused(sid)
+                except DruidError:
+                    pass
+
+
+@pytest.fixture(scope="module")
+def druid(test_stack):
+    """A DruidDeployment on the test stack; its supervisors are terminated and its rows dropped at the end."""
+    config = test_stack.need("kafka", "druid-broker", "druid-coordinator", "druid-historical", "druid-indexer")
+    deployment = DruidDeployment(config)
+    yield deployment
+    deployment.cleanup()
+
+
 @pytest.fixture(scope="module")
 def own_kafka(tmp_path_factory):
     """A Kafka broker of the test's own (ports +1500), which the test may stop and start again

@@ -54,6 +54,15 @@ def ensure(bootstrap: str, specs: list[TopicSpec], *, timeout_s: float = 15.0) -
         admin.close()
 
 
+def existing_topics(bootstrap: str, timeout_s: float = 15.0) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cdc-olap-admin",
+                             request_timeout_ms=int(timeout_s * 1000))
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
 def topic_configs(bootstrap: str, names: list[str], timeout_s: float = 15.0) -> dict[str, dict[str, str]]:
     """topic -> its current configs (every key the broker reports)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cdc-olap-admin",

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT
 
-PRODUCTION = ("pipeline.cdc", "pipeline.kafka", "pipeline.alerts", "pipeline.backfill", "pipeline.sor",
+PRODUCTION = ("pipeline.cdc", "pipeline.kafka", "pipeline.alerts", "pipeline.backfill", "pipeline.sor", "pipeline.druid",
               "pipeline.workload", "flink_jobs")
 # The local stack manager, and the entry points and tools that may use it.
 ABOVE_PRODUCTION = ("pipeline.stack", "pipeline.bench", "pipeline.cli", "pipeline.__main__")

@@ -30,6 +30,10 @@ EXTENSIONS: dict[str, str | None] = {
     "druid-s3-extensions": "29.0.0",
 }
 
+# Task slots of the indexer: every supervisor needs one for its reading task and one more while the
+# previous task publishes (druid_specs/: 4 datasources, one task each), plus one for a kill or batch task.
+WORKER_CAPACITY = 10
+
 JVM_COMMON = (
     "-server", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Duser.timezone=UTC", "-Dfile.encoding=UTF-8",
     "-Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager",
@@ -51,7 +55,7 @@ _PROCESSES = (
     _Process("coordinator", "256m", "64m"),
     _Process("broker", "384m", "192m"),
     _Process("historical", "384m", "160m"),
-    _Process("indexer", "512m", "192m"),
+    _Process("indexer", "768m", "192m"),
 )
 
 
@@ -142,7 +146,7 @@ def services(config: Config, layout: Layout) -> list[Service]:
     )]
     for proc in _PROCESSES:
         port = ports[proc.role]
-        values = {"port": port, "var_dir": var_dir, "worker_capacity": 4}
+        values = {"port": port, "var_dir": var_dir, "worker_capacity": WORKER_CAPACITY}
 
         def prepare(role=proc.role, values=values) -> None:
             write_common()

@@ -1,0 +1,132 @@
+"""Druid's HTTP APIs, as much of them as the serving layer uses, with timeouts and clear errors.
+
+Three services answer: the overlord (supervisors, tasks), the coordinator
+(segments, retention rules) and the broker (SQL). In the local stack the
+coordinator is also the overlord; a cluster gives each its URL ([druid]
+overlord_url, coordinator_url, broker_url). SQL goes through pydruid's
+DB-API, Druid's own Python client; the REST calls through requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlparse
+
+import requests
+from pydruid.db import connect
+
+from pipeline.config import DruidConfig
+
+
+class DruidError(RuntimeError):
+    """A Druid API call failed; the message names the call and Druid's answer."""
+
+
+@dataclass
+class Druid:
+    config: DruidConfig
+
+    @property
+    def timeout(self) -> float:
+        return self.config.timeout_s
+
+    def _call(self, method: str, url: str, body: Any = None, ok_missing: bool = False) -> Any:
+        try:
+            reply = requests.request(method, url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise DruidError(f"{method} {url}: {exc.__class__.__name__}: {exc}") from None
+        if ok_missing and reply.status_code == 404:
+            return None
+        if reply.status_code >= 300:
+            raise DruidError(f"{method} {url}: HTTP {reply.status_code}: {reply.text[:500]}")
+        if not reply.content:
+            return None
+        try:
+            return reply.json()
+        except ValueError:
+            return reply.text
+
+    # ---- supervisors (overlord) ----
+
+    def _supervisor_url(self, sid: str = "", action: str = "") -> str:
+        url = f"{self.config.overlord}/druid/indexer/v1/supervisor"
+        if sid:
+            url += f"/{quote(sid, safe='')}"
+        return url + (f"/{action}" if action else "")
+
+    def supervisors(self) -> list[str]:
+        return self._call("GET", self._supervisor_url()) or []
+
+    def supervisor_spec(self, sid: str) -> dict | None:
+        """The running spec (None: no such supervisor, or it was terminated)."""
+        return self._call("GET", self._supervisor_url(sid), ok_missing=True)
+
+    def supervisor_status(self, sid: str) -> dict | None:
+        return self._call("GET", self._supervisor_url(sid, "status"), ok_missing=True)
+
+    def submit(self, spec: dict) -> None:
+        """Create or replace a supervisor: Druid hands its running tasks over to the new spec."""
+        self._call("POST", self._supervisor_url(), spec)
+
+    def suspend(self, sid: str) -> None:
+        self._call("POST", self._supervisor_url(sid, "suspend"))
+
+    def resume(self, sid: str) -> None:
+        self._call("POST", self._supervisor_url(sid, "resume"))
+
+    def terminate(self, sid: str) -> None:
+        self._call("POST", self._supervisor_url(sid, "terminate"))
+
+    def reset_offsets(self, sid: str) -> None:
+        """Forget the stored Kafka offsets: the next tasks start where the spec says (earliest here)."""
+        self._call("POST", self._supervisor_url(sid, "reset"))
+
+    def tasks(self, datasource: str, state: str = "running") -> list[dict]:
+        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/{state}Tasks?datasource="
+                                 f"{quote(datasource)}") or []
+
+    def shutdown_task(self, task_id: str) -> None:
+        """Stop a task at once, without publishing what it holds."""
+        self._call("POST", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/shutdown",
+                   ok_missing=True)
+
+    def submit_task(self, task: dict) -> str:
+        return self._call("POST", f"{self.config.overlord}/druid/indexer/v1/task", task)["task"]
+
+    def task_status(self, task_id: str) -> dict:
+        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/status")
+
+    # ---- segments and rules (coordinator) ----
+
+    def mark_unused(self, datasource: str) -> None:
+        """Every segment of the datasource stops being served (kept in deep storage until killed)."""
+        self._call("DELETE", f"{self.config.coordinator}/druid/coordinator/v1/datasources/{quote(datasource)}",
+                   ok_missing=True)
+
+    def set_rules(self, datasource: str, rules: list[dict]) -> None:
+        self._call("POST", f"{self.config.coordinator}/druid/coordinator/v1/rules/{quote(datasource)}", rules)
+
+    def rules(self, datasource: str) -> list[dict]:
+        return self._call("GET", f"{self.config.coordinator}/druid/coordinator/v1/rules/{quote(datasource)}") or []
+
+    def served_datasources(self) -> list[str]:
+        return self._call("GET", f"{self.config.coordinator}/druid/coordinator/v1/datasources") or []
+
+    # ---- SQL (broker) ----
+
+    def sql(self, query: str, parameters: dict | None = None) -> list[dict]:
+        """Rows as dicts, through pydruid's DB-API (Druid SQL over HTTP)."""
+        broker = urlparse(self.config.broker)
+        try:
+            # Druid's query timeout (ms) bounds the query on the server; pydruid has no client-side one.
+            conn = connect(host=broker.hostname, port=broker.port or (443 if broker.scheme == "https" else 80),
+                           path="/druid/v2/sql/", scheme=broker.scheme or "http",
+                           context={"timeout": int(self.timeout * 1000)})
+            cursor = conn.cursor()
+            cursor.execute(query, parameters or {})
+            columns = [d[0] for d in cursor.description or ()]
+            return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        except Exception as exc:  # pydruid raises its own and requests' errors
+            raise DruidError(f"Druid SQL at {self.config.broker}: {exc}\n  query: {' '.join(query.split())[:300]}") \
+                from None
