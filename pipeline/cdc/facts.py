@@ -73,6 +73,16 @@ def check_identity(table: str, replica_identity: str) -> None:
                        "table's Druid datasource after the fix")
 
 
+def check_partitions(topic: str, partitions: int, table_topic: str, table_partitions: int) -> None:
+    """A fact goes to its change's partition, so that one key's facts keep their order: the topics
+    must have as many partitions (one made before, by someone else, may not)."""
+    if partitions != table_partitions:
+        raise CdcError(f"topic {topic} has {partitions} partitions and {table_topic} {table_partitions}: a signed "
+                       "fact goes to its change's partition, so they need the same number. Add partitions to the "
+                       "smaller (kafka-topics.sh --alter --partitions) before anything is in it, or delete "
+                       f"{topic} and let the reader create it, then re-index its Druid datasource")
+
+
 def check_tables(infos: Iterable[TableInfo], signed_tables: tuple[str, ...], exactly_once: bool) -> None:
     """Before anything is created: every captured signed table can have facts, and they count once."""
     for info in infos:

@@ -131,3 +131,9 @@ def test_a_truncate_refusal_names_the_datasource_and_the_fix():
     detail, fix = facts.SignedFacts.of(_codec(), TOPIC).truncate_refusal()
     assert TOPIC in detail and "re-index" in detail and "public.transactions" in detail
     assert "on_rejected = 'dead-letter'" in fix and "transactions out of [cdc] signed_tables" in fix
+
+
+def test_facts_and_their_table_topic_need_as_many_partitions():
+    facts.check_partitions("p.facts.transactions", 3, "p.public.transactions", 3)
+    with pytest.raises(CdcError, match="topic p.facts.transactions has 1 partitions and p.public.transactions 3"):
+        facts.check_partitions("p.facts.transactions", 1, "p.public.transactions", 3)
