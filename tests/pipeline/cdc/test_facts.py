@@ -137,3 +137,13 @@ def test_facts_and_their_table_topic_need_as_many_partitions():
     facts.check_partitions("p.facts.transactions", 3, "p.public.transactions", 3)
     with pytest.raises(CdcError, match="topic p.facts.transactions has 1 partitions and p.public.transactions 3"):
         facts.check_partitions("p.facts.transactions", 1, "p.public.transactions", 3)
+
+
+def test_a_refused_fact_is_recognised_as_its_change_on_the_resend():
+    from pipeline.cdc.rejections import Rejection
+
+    (record,) = facts.SignedFacts.of(_codec(), TOPIC).records("d", LSN, COMMIT_MS, _row(), None)
+    key = b'{"transaction_id":42}'
+    rejection = Rejection.of_record(TOPIC, key, record, "TOPIC_AUTHORIZATION_FAILED", "not allowed")
+    assert rejection.identity == (TOPIC, key, LSN, "d")  # what the reader's divert check looks up
+    assert "Kafka refused the change of" in rejection.describe() and "max.message.bytes" in str(rejection.error())
