@@ -102,8 +102,9 @@ def test_masked_numeric_columns_get_no_cents():
 def test_a_column_named_like_a_fact_field_is_refused(column, oid):
     shape = TableShape("public", "transactions", SHAPE.columns + (column,), SHAPE.type_oids + (oid,), (-1,) * 8,
                        SHAPE.key)
-    with pytest.raises(CdcError, match=rf"table public.transactions has column\(s\) {column}, which its signed facts "
-                                       r"use.*rename the column\(s\), or take transactions out of \[cdc\] signed_tables"):
+    with pytest.raises(CdcError, match=rf"table public.transactions has column\(s\) {column}, which its signed "
+                                       r"facts use.*rename the column\(s\), or take transactions out of \[cdc\] "
+                                       r"signed_tables"):
         facts.SignedFacts.of(_codec(shape), TOPIC)
     with pytest.raises(CdcError, match="which its signed facts use"):
         facts.check_tables([TableInfo(shape, "f", True)], ("transactions",), exactly_once=True)
