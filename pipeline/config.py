@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,6 +357,11 @@ class CdcConfig:
     # Reference tables keep every current row forever (compacted), so a job started long after
     # retention still finds each version; the rest are deleted after retention_ms.
     compacted_tables: tuple[str, ...] = ("accounts", "merchants", "customers", "cards")
+    # Signed facts for Druid (pipeline/cdc/facts.py, docs/cdc.md): each change of these tables also
+    # goes to <topic_prefix>.facts.<table> as +after / -before rows in the change's Kafka transaction,
+    # so Druid, which only appends, keeps SUM equal to Postgres after updates and deletes. Plain table
+    # names; needs exactly-once delivery and REPLICA IDENTITY FULL. Empty: no facts.
+    signed_tables: tuple[str, ...] = ("transactions", "ledger_entries", "disputes")
     retention_ms: int = 604_800_000
     # Any other topic-level config for the table topics the reader creates ("key=value,...").
     topic_config: dict[str, str] = field(default_factory=dict)
@@ -624,6 +630,11 @@ def _validate(config: Config) -> None:
                           "'at-least-once' (clusters without transactions)")
     if cdc.on_rejected not in {"stop", "dead-letter"}:
         raise ConfigError(f"[cdc] on_rejected = {cdc.on_rejected!r}: use 'stop' or 'dead-letter'")
+    bad_names = [t for t in cdc.signed_tables if not re.fullmatch(r"[A-Za-z0-9_-]+", t)]
+    if bad_names:
+        raise ConfigError(f"[cdc] signed_tables names {', '.join(map(repr, bad_names))}: use plain table names "
+                          "without their schema, like watermark_tables (letters, digits, _ and -: each names the "
+                          "topic <topic_prefix>.facts.<table>)")
     for name, low in (("transaction_interval_ms", 0), ("transaction_max_events", 1), ("transaction_timeout_ms", 1000),
                       ("max_message_bytes", 1000), ("retention_ms", -1)):
         if getattr(cdc, name) < low:

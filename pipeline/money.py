@@ -27,7 +27,20 @@ _EXAMPLE = '{USD: "500.00", EUR: "450.00"}'
 
 
 def cents(amount: Decimal) -> int:
-    return int(amount * 100)
+    """amount x 100, exactly: from the decimal's digits, so no context precision rounds a long
+    amount. Not a whole number of cents (or not a number) is a ValueError: money is never rounded."""
+    sign, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{amount} is not an amount")
+    whole = int("".join(map(str, digits)))
+    shift = exponent + 2  # cents = digits x 10^(exponent + 2)
+    if shift >= 0:
+        value = whole * 10 ** shift
+    else:
+        value, rest = divmod(whole, 10 ** -shift)
+        if rest:
+            raise ValueError(f"{amount} is not a whole number of cents")
+    return -value if sign else value
 
 
 def currency(code: Any) -> str:

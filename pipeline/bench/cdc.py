@@ -175,8 +175,8 @@ def run(config: Config, *, rows: int = 300_000, updates: int = 150_000, rate: in
         reader = ReaderProcess(reader_env(dict(os.environ), pg, name, work / f"{name}-state", port,
                                           config.stack.port_offset, tables=f"public.{TABLE}", partitions=PARTITIONS,
                                           transaction_topic="false", partition_by=f"{TABLE}=account_id",
-                                          # Debezium sends no watermark records either.
-                                          watermark_interval_ms=0, delivery=delivery),
+                                          # Debezium sends no watermark records or signed facts either.
+                                          watermark_interval_ms=0, signed_tables="", delivery=delivery),
                                port, work / f"{name}.log", pg, name, bootstrap)
         contenders.append(Contender(f"cdc-olap {delivery}", f"{name}.public.{TABLE}",
                                     lambda r=reader: r.start(timeout_s=120), reader.stop, reader.peak_rss_mb))

@@ -29,6 +29,10 @@ class Topics:
     def table(self, schema: str, table: str) -> str:
         return f"{self.prefix}.{schema}.{table}"
 
+    def facts(self, table: str) -> str:
+        """Signed facts of a table in [cdc] signed_tables (pipeline/cdc/facts.py)."""
+        return f"{self.prefix}.facts.{table}"
+
     @property
     def transaction(self) -> str:
         return f"{self.prefix}.transaction"

@@ -22,6 +22,7 @@ from pipeline.cdc.pgoutput import format_lsn
 class Metrics:
     phase: str = "starting"  # starting | snapshot | streaming | waiting_for_kafka | stopped | failed
     events: int = 0
+    facts: int = 0  # signed facts sent for the tables in [cdc] signed_tables (facts.py)
     bytes: int = 0
     transactions: int = 0
     snapshot_rows: int = 0
@@ -51,7 +52,8 @@ class Metrics:
 
     def snapshot_dict(self) -> dict:
         return {
-            "phase": self.phase, "events": self.events, "bytes": self.bytes, "transactions": self.transactions,
+            "phase": self.phase, "events": self.events, "facts": self.facts, "bytes": self.bytes,
+            "transactions": self.transactions,
             "watermarks": self.watermarks,
             "snapshot_rows": self.snapshot_rows, "received_lsn": format_lsn(self.received_lsn),
             "confirmed_lsn": format_lsn(self.confirmed_lsn), "server_lsn": format_lsn(self.server_lsn),
@@ -70,6 +72,7 @@ class Metrics:
             lines.extend((f"# HELP cdc_{name} {help_text}", f"# TYPE cdc_{name} {kind}", f"cdc_{name} {value}"))
 
         metric("events_total", "counter", "Change events produced to Kafka.", self.events)
+        metric("facts_total", "counter", "Signed facts produced (signed_tables).", self.facts)
         metric("bytes_total", "counter", "Bytes of change events produced.", self.bytes)
         metric("transactions_total", "counter", "Source transactions streamed.", self.transactions)
         metric("snapshot_rows_total", "counter", "Rows emitted by the initial snapshot.", self.snapshot_rows)

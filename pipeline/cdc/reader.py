@@ -31,13 +31,14 @@ import orjson
 import psycopg
 
 from pipeline import log
-from pipeline.cdc import catalog, slot as slots
+from pipeline.cdc import catalog, facts, slot as slots
 from pipeline.cdc import snapshot as snapshots
 from pipeline.cdc import checkpoint as checkpoints
 from pipeline.cdc.acks import AckTracker, PendingTransaction
 from pipeline.cdc.catalog import CdcError, TableInfo
 from pipeline.cdc.checkpoint import Checkpoint
 from pipeline.cdc.envelope import EnvelopeWriter, Topics
+from pipeline.cdc.facts import SignedFacts
 from pipeline.cdc.masking import masks_for_table
 from pipeline.cdc.metrics import Metrics
 from pipeline.cdc.pgoutput import (PG_EPOCH_US, Begin, Commit, Decoder, Delete, Insert, LogicalMessage, Origin,
@@ -71,6 +72,7 @@ class _Table:
     topic: str
     partitions: int
     version: int
+    facts: SignedFacts | None = None  # a table in [cdc] signed_tables: its facts and their topic
 
 
 class _Rewind(Exception):
@@ -131,6 +133,7 @@ class Reader:
             raise CdcError(f"no tables to capture in schemas {', '.join(self.cdc.schemas)}: "
                            "check [cdc] tables / schemas / exclude_tables")
         catalog.check_tables(infos, self.cdc.partition_by)
+        facts.check_tables(infos, self.cdc.signed_tables, self.exactly_once)
         slots.ensure_publication(self._catalog, self.cdc.publication, [i.shape.qualified for i in infos],
                                  create=self.cdc.create_publication)
         self.typemap = TypeMap(catalog.type_lookup(self._catalog))
@@ -157,12 +160,15 @@ class Reader:
         consumer still finds every current row), the rest kept for retention_ms."""
         cdc, replication = self.cdc, self.kafka_config.replication_factor
         common = {"min.insync.replicas": str(self.kafka_config.min_insync_replicas)}
+        retained = {"cleanup.policy": "delete", "retention.ms": str(cdc.retention_ms)}
         specs = []
         for info in infos:
-            policy = ({"cleanup.policy": "compact"} if info.shape.name in cdc.compacted_tables
-                      else {"cleanup.policy": "delete", "retention.ms": str(cdc.retention_ms)})
+            policy = {"cleanup.policy": "compact"} if info.shape.name in cdc.compacted_tables else retained
             specs.append(TopicSpec(self.topics.table(info.shape.schema, info.shape.name), cdc.partitions,
                                    replication, {**common, **policy, **cdc.topic_config}))
+            if info.shape.name in cdc.signed_tables:  # facts are a log: never compacted
+                specs.append(TopicSpec(self.topics.facts(info.shape.name), cdc.partitions, replication,
+                                       {**common, **cdc.topic_config, **retained}))
         one = [self.topics.transaction] if cdc.transaction_topic else []
         one += [self.topics.heartbeat] if cdc.heartbeat_interval_s > 0 else []
         one += [self.dead_letter_topic] if cdc.on_rejected == "dead-letter" else []
@@ -180,6 +186,7 @@ class Reader:
         record's own (a batch of small records over the limit would be refused whole, innocent
         records with it)."""
         names = [self.topics.table(i.shape.schema, i.shape.name) for i in infos]
+        names += [self.topics.facts(i.shape.name) for i in infos if i.shape.name in self.cdc.signed_tables]
         configs = topic_configs(self.bootstrap, names) if names else {}
         self._compacted = {name for name, c in configs.items() if "compact" in c.get("cleanup.policy", "")}
         limits = [int(c["max.message.bytes"]) for c in configs.values() if c.get("max.message.bytes", "").isdigit()]
@@ -190,20 +197,29 @@ class Reader:
         if current is not None and current.codec.shape == shape:
             return current
         topic = self.topics.table(shape.schema, shape.name)
-        if topic not in self._partitions:
-            self._partitions[topic] = self.producer.partitions(topic)
         column = partition_column(self.cdc.partition_by, shape)
         codec = RowCodec(shape, self.typemap, masks_for_table(self.cdc.mask, shape.schema, shape.name,
                                                               self.cdc.mask_key or ""), column)
+        signed = None
+        if shape.name in self.cdc.signed_tables:
+            signed = SignedFacts.of(codec, self.topics.facts(shape.name))
+            facts.check_partitions(signed.topic, self._partition_count(signed.topic), topic,
+                                   self._partition_count(topic))
         version = self.state.schema_version(shape.qualified, shape.fingerprint)
         if current is not None:
             _log.info("cdc.schema_change", table=shape.qualified, schema_version=version,
                       columns=",".join(shape.columns))
-        table = _Table(codec, topic, self._partitions[topic], version)
+        table = _Table(codec, topic, self._partition_count(topic), version, signed)
         self._tables[shape.qualified] = table
         if shape.name in self.cdc.watermark_tables:
             self._watermark_topics[topic] = table.partitions
         return table
+
+    def _partition_count(self, topic: str) -> int:
+        """The brokers' partition count of a topic this reader writes, asked once."""
+        if topic not in self._partitions:
+            self._partitions[topic] = self.producer.partitions(topic)
+        return self._partitions[topic]
 
     # ---- the run ----
 
@@ -602,7 +618,10 @@ class Reader:
             c.name for c in msg.columns if c.flags & 1)
         shape = TableShape(msg.namespace, msg.name, tuple(c.name for c in msg.columns),
                            tuple(c.type_oid for c in msg.columns), tuple(c.type_modifier for c in msg.columns), key)
-        self._by_relid[msg.relid] = self._table_for(shape)
+        table = self._table_for(shape)
+        if table.facts is not None:
+            facts.check_identity(shape.qualified, msg.replica_identity)  # it may have changed since the start
+        self._by_relid[msg.relid] = table
 
     def _on_type(self, msg: TypeMessage, lsn: int) -> None:
         self.typemap.forget(msg.oid)
@@ -639,7 +658,7 @@ class Reader:
             self._send(self._by_relid[msg.relid], self._source, lsn, "d", msg.old, None)
 
     def _on_truncate(self, msg: Truncate, lsn: int) -> None:
-        if not self.cdc.emit_truncate or self._skipping:
+        if self._skipping:
             return
         for relid in msg.relids:
             table = self._by_relid.get(relid)
@@ -647,6 +666,14 @@ class Reader:
                 continue
             shape = table.codec.shape
             value = self.envelope.change(self._source, shape.schema, shape.name, lsn, "t", None, None, table.version)
+            if table.facts is not None:
+                # No fact can take the rows back: refused like a record Kafka refuses (stop, or dead-letter
+                # and page), even when truncates are not published (facts.py).
+                detail, fix = table.facts.truncate_refusal()
+                self._rejected(Rejection.of_record(table.facts.topic, None, value, facts.TRUNCATE_REFUSED, detail,
+                                                   refused_by="Signed facts", fix=fix), self._txn, after_send=False)
+            if not self.cdc.emit_truncate:
+                continue
             # No key orders a truncate against a table's rows, so every partition gets it, in place.
             for partition in range(table.partitions):
                 self._produce(table.topic, self._partition_key(table.topic, "truncate", partition), value, partition)
@@ -677,9 +704,9 @@ class Reader:
                                      transaction)
         key = self.envelope.key(codec.key(ident))
         partition = codec.partition(ident, table.partitions)
-        if self._divert and (table.topic, key, lsn, op) in self._divert:
+        if self._divert and (diverted := self._diverted(table, key, lsn, op)) is not None:
             # Kept after use: the transaction holding the dead letter may abort and come round again.
-            self._dead_letter(self._divert[(table.topic, key, lsn, op)], self._txn, takes_place_of_sent=False)
+            self._dead_letter(diverted, self._txn, takes_place_of_sent=False)
             return
         try:
             self._produce(table.topic, key, value, partition)
@@ -688,10 +715,32 @@ class Reader:
             return
         if op == "d" and self.cdc.tombstones:
             self._produce(table.topic, key, None, partition)
+        if table.facts is not None:
+            self._send_facts(table.facts, key, partition, op, lsn, source["ts_ms"], before, after)
         metrics = self.metrics
         metrics.events += 1
         metrics.bytes += len(value)
         metrics.last_event_at = time.time()
+
+    def _diverted(self, table: _Table, key: bytes, lsn: int, op: str) -> Rejection | None:
+        """Refused in an aborted transaction, the change's event or one of its facts: the change goes to
+        the dead-letter topic whole, without facts."""
+        topics = (table.topic,) if table.facts is None else (table.topic, table.facts.topic)
+        return next((self._divert[(t, key, lsn, op)] for t in topics if (t, key, lsn, op) in self._divert), None)
+
+    def _send_facts(self, signed: SignedFacts, key: bytes, partition: int | None, op: str, lsn: int,
+                    commit_ms: int, before: dict | None, after: dict | None) -> None:
+        """A change's signed facts, after its event, in its Kafka transaction, with its key and partition."""
+        records = signed.records(op, lsn, commit_ms, before, after)
+        for record in records:
+            try:
+                self._produce(signed.topic, key, record, partition)
+            except RecordRejected as exc:
+                # Its event is already in the open transaction: stop, or abort and dead-letter the change
+                # whole when Postgres sends it again.
+                self._rejected(Rejection.of(signed.topic, key, record, exc.err), self._txn, after_send=True)
+                raise _Rewind(f"diverting a change whose fact Kafka refused to {self.dead_letter_topic}") from None
+        self.metrics.facts += len(records)
 
     def _send_watermarks(self) -> None:
         """A watermark record in every partition of the watermark tables' topics, when one is due

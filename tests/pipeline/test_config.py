@@ -126,3 +126,16 @@ def test_the_old_salt_setting_names_its_new_name(tmp_path):
     path.write_text("[cdc]\nmask_salt = 'a-salt-from-the-vault'\n")
     with pytest.raises(ConfigError, match="renamed to mask_key"):
         load_config(path, env=_env(tmp_path))
+
+
+def test_signed_tables_default_and_switch_off(tmp_path):
+    assert load_config(env=_env(tmp_path)).cdc.signed_tables == ("transactions", "ledger_entries", "disputes")
+    assert load_config(env=_env(tmp_path, CDC_OLAP_CDC_SIGNED_TABLES="")).cdc.signed_tables == ()
+    path = tmp_path / "c.toml"
+    path.write_text("[cdc]\nsigned_tables = []\n")
+    assert load_config(path, env=_env(tmp_path)).cdc.signed_tables == ()
+
+
+def test_signed_tables_are_plain_table_names(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[cdc\] signed_tables names 'public.transactions': use plain table names"):
+        load_config(env=_env(tmp_path, CDC_OLAP_CDC_SIGNED_TABLES="public.transactions,disputes"))

@@ -33,3 +33,17 @@ def test_zero_where_allowed():
     assert money.amount("0", zero_allowed=True) == Decimal("0.00")
     with pytest.raises(ValueError, match="must be 0 or more"):
         money.amount("-1", zero_allowed=True)
+
+
+@pytest.mark.parametrize("amount, expected", [
+    ("0.10", 10), ("-12.30", -1230), ("1234567890123456.78", 123456789012345678), ("7", 700), ("0", 0),
+    ("5.000", 500), ("-0.00", 0), ("1E+3", 100000),
+    ("123456789012345678901234567890123456.01", 12345678901234567890123456789012345601)])
+def test_cents_are_exact_at_any_size(amount, expected):
+    assert money.cents(Decimal(amount)) == expected
+
+
+@pytest.mark.parametrize("amount", ["0.001", "-12.305", "1234567890123456.789", "NaN", "Infinity"])
+def test_cents_refuse_what_is_not_whole_cents(amount):
+    with pytest.raises(ValueError, match="whole number of cents|not an amount"):
+        money.cents(Decimal(amount))
