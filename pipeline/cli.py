@@ -74,12 +74,43 @@ def _cmd_status(args, config) -> None:
     from pipeline.stack import stack
 
     rows = stack.build(config).status()
+    datasources = _datasource_status(config, rows)
     if args.json:
-        print(json.dumps([asdict(r) for r in rows], indent=2))
+        print(json.dumps({"services": [asdict(r) for r in rows],
+                          "datasources": [d.as_dict() for d in datasources or ()]}, indent=2))
     else:
         _print_status(rows)
-    if any(not r.state.endswith("up") for r in rows):
+        if datasources:
+            print()
+            _print_datasources(datasources)
+    if any(not r.state.endswith("up") for r in rows) or any(d.failing for d in datasources or ()):
         sys.exit(1)
+
+
+def _datasource_status(config, rows):
+    """The Druid datasources' lines, when Druid's coordinator and broker are up (None otherwise)."""
+    from pipeline.druid import load_specs
+    from pipeline.druid.client import Druid
+    from pipeline.druid.status import status
+
+    up = {r.name for r in rows if r.state.endswith("up")}
+    if config.druid.managed and not {"druid-coordinator", "druid-broker"} <= up:
+        return None
+    try:
+        return status(Druid(config.druid), load_specs(config), config.druid.datasource_prefix)
+    except DruidError as exc:
+        _log.warning("druid.status_unavailable", error=str(exc))
+        return None
+
+
+def _print_datasources(rows) -> None:
+    header = f"{'datasource':<20} {'state':<18} {'lag':>8} {'rows':>11} {'freshness':>10}  newest / detail"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        fresh = f"{r.freshness_s:.1f} s" if r.freshness_s is not None else "-"
+        print(f"{r.name:<20} {r.state:<18} {r.lag if r.lag is not None else '-':>8} "
+              f"{r.rows if r.rows is not None else '-':>11} {fresh:>10}  {r.newest or '-'}; {r.detail[:80]}")
 
 
 def _print_status(rows) -> None:
@@ -274,13 +305,7 @@ def _cmd_druid_status(args, config) -> None:
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
-        header = f"{'datasource':<16} {'state':<18} {'lag':>8} {'rows':>11} {'freshness':>10}  newest / detail"
-        print(header)
-        print("-" * len(header))
-        for r in rows:
-            fresh = f"{r.freshness_s:.1f} s" if r.freshness_s is not None else "-"
-            print(f"{r.name:<16} {r.state:<18} {r.lag if r.lag is not None else '-':>8} "
-                  f"{r.rows if r.rows is not None else '-':>11} {fresh:>10}  {r.newest or '-'}; {r.detail[:80]}")
+        _print_datasources(rows)
     if any(not r.healthy for r in rows):
         sys.exit(1)
 

@@ -32,6 +32,11 @@ class DatasourceStatus:
     def healthy(self) -> bool:
         return self.state == "RUNNING"
 
+    @property
+    def failing(self) -> bool:
+        """Unhealthy, as opposed to not applied yet ("absent") or deliberately suspended."""
+        return self.state not in ("RUNNING", "absent", "SUSPENDED", "PENDING")
+
     def as_dict(self) -> dict:
         return asdict(self)
 
