@@ -186,6 +186,18 @@ def _cmd_bench_flink(args, config) -> None:
         print("saved " + ", ".join(str(p) for p in bench_flink.save(result)))
 
 
+def _cmd_bench_druid(args, config) -> None:
+    from pipeline.bench import druid as bench
+
+    config = bench.bench_config(dict(os.environ))
+    result = bench.run(config, seconds=args.seconds, tps=args.tps, warmup_s=args.warmup,
+                       keep_running=args.keep_running)
+    print(bench.report(result))
+    if args.save:
+        for path in bench.save(result, args.label):
+            print(f"saved {path}")
+
+
 def _cmd_workload(args, config) -> None:
     from pipeline.workload.generator import WorkloadSpec, run
 
@@ -310,6 +322,16 @@ def _cmd_druid_status(args, config) -> None:
         sys.exit(1)
 
 
+def _cmd_druid_lookups(args, config) -> None:
+    from pipeline.druid import lookup_sync
+
+    sync = lookup_sync(config)
+    pushed = sync.once()
+    _log.info("druid.lookups_synced", lookups=len(sync.specs), pushed=",".join(f"{k}:{v}" for k, v in pushed.items()))
+    if args.follow:
+        sync.follow(args.interval)
+
+
 def _cmd_druid_reset(args, config) -> None:
     from pipeline.druid import specs as spec_files
     from pipeline.druid.reset import reset
@@ -414,6 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = druid_sub.add_parser("status", help="per datasource: supervisor state, lag, rows, newest time, freshness")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_druid_status, needs=("druid-coordinator", "druid-broker"))
+    p = druid_sub.add_parser("lookups", help="push the reference lookups (druid_specs/lookups/) from their topics")
+    p.add_argument("--follow", action="store_true", help="keep them current: read changes and push every --interval")
+    p.add_argument("--interval", type=POSITIVE, default=2.0, help="seconds between reads when following")
+    p.set_defaults(func=_cmd_druid_lookups, needs=("druid-coordinator", "kafka"))
     p = druid_sub.add_parser("reset", help="drop a datasource's rows and re-read its topic from the earliest offset")
     p.add_argument("datasource")
     p.add_argument("--yes", action="store_true", help="really drop the rows")
@@ -443,6 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds of traffic without fraud before measuring")
     _bench_output(p, "JSON + SVG", label="local", keep="the bench stack")
     p.set_defaults(func=_cmd_bench_fraud)
+    p = bench.add_parser("druid", help="Druid freshness: Postgres commit -> row visible in Druid SQL, under load "
+                                        "(stack of its own)")
+    p.add_argument("--seconds", type=POSITIVE, default=120.0, help="length of the measured load")
+    p.add_argument("--tps", type=POSITIVE, default=1000.0, help="payments per second")
+    p.add_argument("--warmup", type=POSITIVE, default=30.0, help="seconds of the same load before measuring")
+    _bench_output(p, "JSON + SVG", label="local", keep="the bench stack")
+    p.set_defaults(func=_cmd_bench_druid)
     p = bench.add_parser("flink", help="events/s each Flink job consumes from preloaded CDC topics (stack of its own)")
     p.add_argument("--job", choices=("windows", "fraud", "health", "all"), default="all",
                    help="all: windows then fraud (health only on request)")

@@ -155,6 +155,8 @@ class DruidConfig:
     datasource_prefix: str = ""
     # `up` applies the specs once Druid and the topics they read are there.
     apply_in_up: bool = True
+    # `up` runs `druid lookups --follow` (reference attributes kept current as Druid lookups).
+    lookups_in_up: bool = True
     # Seconds a Druid API call may take before it counts as failed.
     timeout_s: float = 30.0
 

@@ -266,6 +266,13 @@ class DruidDeployment:
                     self.client.mark_unused(sid)
                 except DruidError:
                     pass
+        from pipeline.druid import lookups
+
+        for spec in lookups.load(self.config.druid_specs_dir / "lookups"):
+            try:
+                self.client.delete_lookup(lookups.TIER, spec.lookup_name(prefix))
+            except DruidError:
+                pass
 
 
 @pytest.fixture(scope="module")

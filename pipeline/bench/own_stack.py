@@ -2,7 +2,7 @@
 
 So neither the demo's data nor anything an earlier run left (topics, checkpoints,
 pages, consumer group offsets) mixes into the figures. Offsets in use: tests
-1000 (a test's own Kafka 1500), bench fraud 2500, bench flink 3200.
+1000 (a test's own Kafka 1500), bench fraud 2500, bench druid 2700, bench flink 3200.
 """
 
 from __future__ import annotations

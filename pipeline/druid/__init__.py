@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline.config import Config
-from pipeline.druid import apply, inputs, specs
+from pipeline.druid import apply, inputs, lookups, specs
 from pipeline.druid.client import Druid
 from pipeline.kafka.admin import existing_topics
 
@@ -16,13 +16,14 @@ def load_specs(config: Config) -> list[specs.DatasourceSpec]:
 
 
 def apply_all(config: Config, say: Callable[[str], None] = lambda line: None, *,
-              skip_missing_topics: bool = False) -> list[str]:
+              skip_missing_topics: bool = False, only: set[str] | None = None) -> list[str]:
     """Check every spec and its topic, then create or update the supervisors that differ.
 
     `skip_missing_topics` (for `up`, where a job may not have created its topic yet) leaves out the
-    datasources whose topic does not exist yet, naming them, instead of refusing everything."""
+    datasources whose topic does not exist yet, naming them, instead of refusing everything. `only`
+    names the datasources to apply (every file is still checked)."""
     druid, values = Druid(config.druid), inputs.placeholders(config)
-    wanted = load_specs(config)
+    wanted = [s for s in load_specs(config) if only is None or s.name in only]
     topics = existing_topics(config.kafka.bootstrap)
     if skip_missing_topics:
         missing = [s for s in wanted if s.topic(values) not in topics]
@@ -36,3 +37,9 @@ def apply_all(config: Config, say: Callable[[str], None] = lambda line: None, *,
         if change.pending:
             say(f"{change.name}: {change.action}\n{change.diff}")
     return [c.name for c in apply.apply(druid, changes)]
+
+
+def lookup_sync(config: Config) -> lookups.LookupSync:
+    """The lookups of <specs_dir>/lookups/, synced from their topics into Druid."""
+    return lookups.LookupSync(Druid(config.druid), lookups.load(config.druid_specs_dir / "lookups"),
+                              inputs.placeholders(config), config.kafka.bootstrap, config.druid.datasource_prefix)

@@ -9,6 +9,7 @@ DB-API, Druid's own Python client; the REST calls through requests.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -112,6 +113,21 @@ class Druid:
 
     def served_datasources(self) -> list[str]:
         return self._call("GET", f"{self.config.coordinator}/druid/coordinator/v1/datasources") or []
+
+    # ---- lookups (coordinator) ----
+
+    def set_lookup(self, tier: str, name: str, mapping: dict[str, str]) -> None:
+        """Create or replace a `map` lookup; the coordinator hands it to every node of the tier."""
+        base = f"{self.config.coordinator}/druid/coordinator/v1/lookups/config"
+        if self._call("GET", base, ok_missing=True) is None:
+            self._call("POST", base, {})  # the lookup config is empty until initialised once
+        # Versions must grow: nanoseconds, zero-padded, compare as text in time order.
+        self._call("POST", f"{base}/{quote(tier)}/{quote(name)}",
+                   {"version": f"{time.time_ns():020d}", "lookupExtractorFactory": {"type": "map", "map": mapping}})
+
+    def delete_lookup(self, tier: str, name: str) -> None:
+        self._call("DELETE", f"{self.config.coordinator}/druid/coordinator/v1/lookups/config/{quote(tier)}/"
+                             f"{quote(name)}", ok_missing=True)
 
     # ---- SQL (broker) ----
 

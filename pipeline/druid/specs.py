@@ -59,7 +59,7 @@ class DatasourceSpec:
 
     def render(self, values: dict[str, str], prefix: str = "") -> dict:
         """The supervisor spec for one deployment: placeholders replaced, the datasource prefixed."""
-        rendered = _render(copy.deepcopy(self.template), values, self.path, "")
+        rendered = render_placeholders(copy.deepcopy(self.template), values, self.path, "")
         rendered["spec"]["dataSchema"]["dataSource"] = self.datasource(prefix)
         return rendered
 
@@ -71,7 +71,8 @@ def _fail(path: Path, field: str, message: str) -> SpecError:
     return SpecError(f"{path}: {field}: {message}" if field else f"{path}: {message}")
 
 
-def _render(value: Any, values: dict[str, str], path: Path, field: str) -> Any:
+def render_placeholders(value: Any, values: dict[str, str], path: Path, field: str) -> Any:
+    """`value` (a string, or a JSON tree of them) with every ${name} replaced; an unknown name is a SpecError."""
     if isinstance(value, str):
         def sub(m: re.Match) -> str:
             if m.group(1) not in values:
@@ -80,9 +81,9 @@ def _render(value: Any, values: dict[str, str], path: Path, field: str) -> Any:
             return values[m.group(1)]
         return _PLACEHOLDER.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _render(v, values, path, f"{field}.{k}" if field else k) for k, v in value.items()}
+        return {k: render_placeholders(v, values, path, f"{field}.{k}" if field else k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, values, path, f"{field}[{i}]") for i, v in enumerate(value)]
+        return [render_placeholders(v, values, path, f"{field}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -157,7 +158,7 @@ def validate(path: Path, doc: Any, inputs: dict[str, Input]) -> DatasourceSpec:
     """One spec checked against its input; returns it ready to render."""
     if not isinstance(doc, dict):
         raise _fail(path, "", "a spec is a JSON object (a Druid supervisor spec)")
-    _render(doc, {name: name for name in PLACEHOLDERS}, path, "")  # every placeholder is a known one
+    render_placeholders(doc, {name: name for name in PLACEHOLDERS}, path, "")  # every placeholder is a known one
     if doc.get("type") != "kafka":
         raise _fail(path, "type", f"must be \"kafka\" (a Kafka supervisor), not {doc.get('type')!r}")
     schema = _get(doc, "spec.dataSchema", path)
@@ -227,17 +228,18 @@ def validate(path: Path, doc: Any, inputs: dict[str, Input]) -> DatasourceSpec:
     return DatasourceSpec(name, path, doc, source)
 
 
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+
+
 def load(directory: Path, inputs: dict[str, Input]) -> list[DatasourceSpec]:
     """Every spec in the directory, all checked (the first mistake stops the load: nothing is applied)."""
     if not directory.is_dir():
         raise SpecError(f"{directory}: no such directory of Druid specs ([druid] specs_dir)")
-    specs = []
-    for path in sorted(directory.glob("*.json")):
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-        specs.append(validate(path, doc, inputs))
+    specs = [validate(path, read_json(path), inputs) for path in sorted(directory.glob("*.json"))]
     if not specs:
         raise SpecError(f"{directory}: no *.json spec files")
     return specs

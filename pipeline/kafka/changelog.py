@@ -92,32 +92,46 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Re
     return read_range(bootstrap, topic, {}, partition_ends(bootstrap, topic), timeout_s)
 
 
-def fold(records: Iterator[Record]) -> dict[str, dict]:
-    """Table state from a change topic: key (as canonical JSON) -> the last `after` row.
+class Folder:
+    """Table state kept up to date from a change topic's records, fed in offset order per partition.
 
     Each key lives in one partition and a partition is in commit order, so each
     partition is folded on its own: a truncate (copied to every partition)
     empties only the partition it is read from, at its place in that order.
     """
-    partitions: dict[int, dict[str, dict]] = {}
-    for r in records:
+
+    def __init__(self) -> None:
+        self.partitions: dict[int, dict[str, dict]] = {}
+
+    def apply(self, r: Record) -> bool:
+        """Fold one record in; True when it changed a row (a watermark record or a tombstone does not)."""
         v = r.value
-        if v is None:
-            continue
-        state = partitions.setdefault(r.partition, {})
+        if v is None or v["op"] == WATERMARK_OP:
+            return False  # a tombstone, or a promise about commit times (pipeline/cdc/watermarks.py)
+        state = self.partitions.setdefault(r.partition, {})
         op = v["op"]
-        if op == WATERMARK_OP:
-            continue  # a promise about commit times, not a row (pipeline/cdc/watermarks.py)
         if op == "t":
             state.clear()
         elif op == "d":
             state.pop(json.dumps(r.key, sort_keys=True), None)
         else:
             state[json.dumps(r.key, sort_keys=True)] = v["after"]
-    merged: dict[str, dict] = {}
-    for state in partitions.values():
-        merged.update(state)
-    return merged
+        return True
+
+    def state(self) -> dict[str, dict]:
+        """key (as canonical JSON) -> the last `after` row."""
+        merged: dict[str, dict] = {}
+        for state in self.partitions.values():
+            merged.update(state)
+        return merged
+
+
+def fold(records: Iterator[Record]) -> dict[str, dict]:
+    """Table state from a change topic: key (as canonical JSON) -> the last `after` row."""
+    folder = Folder()
+    for r in records:
+        folder.apply(r)
+    return folder.state()
 
 
 class Watcher:

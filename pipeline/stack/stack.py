@@ -50,4 +50,6 @@ def build(config: Config) -> Supervisor:
         services.append(workload.service(config, layout))
     if config.flink.run_in_up:
         services.extend(jobs.services(config, layout))
+    if config.druid.lookups_in_up and config.cdc.run_in_up and config.druid.managed:
+        services.append(jobs.lookups_service(config, layout))
     return Supervisor(layout, services, externals, default_timeout_s=config.stack.start_timeout_s)

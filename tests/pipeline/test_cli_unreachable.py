@@ -49,6 +49,7 @@ def assert_one_line(result: subprocess.CompletedProcess, *expected: str) -> None
 
 PG = ("postgres", f"127.0.0.1:{25432 + OFFSET}", "./cdc-olap up --only postgres")
 KAFKA = ("kafka", f"127.0.0.1:{29092 + OFFSET}", "./cdc-olap up --only kafka")
+DRUID = ("druid-coordinator", f"http://127.0.0.1:{28081 + OFFSET}", "./cdc-olap up --only druid-coordinator")
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -59,7 +60,13 @@ KAFKA = ("kafka", f"127.0.0.1:{29092 + OFFSET}", "./cdc-olap up --only kafka")
     (("reporting", "refresh"), PG),
     (("alerts", "dispatch"), KAFKA),
     (("flink", "run", "windows"), KAFKA),
-], ids=["cdc", "workload", "history", "history export", "reporting refresh", "alerts dispatch", "flink run"])
+    (("druid", "apply"), DRUID),
+    (("druid", "diff"), DRUID),
+    (("druid", "status"), DRUID),
+    (("druid", "lookups"), DRUID),
+    (("druid", "reset", "transactions", "--yes"), DRUID),
+], ids=["cdc", "workload", "history", "history export", "reporting refresh", "alerts dispatch", "flink run",
+        "druid apply", "druid diff", "druid status", "druid lookups", "druid reset"])
 def test_command_names_the_service_it_cannot_reach(env, argv, expected):
     assert_one_line(run(env, *argv), "cannot reach", *expected)
 

@@ -31,8 +31,8 @@ EXTENSIONS: dict[str, str | None] = {
 }
 
 # Task slots of the indexer: every supervisor needs one for its reading task and one more while the
-# previous task publishes (druid_specs/: 4 datasources, one task each), plus one for a kill or batch task.
-WORKER_CAPACITY = 10
+# previous task publishes (druid_specs/: 6 datasources, one task each), plus two for kill and batch tasks.
+WORKER_CAPACITY = 14
 
 JVM_COMMON = (
     "-server", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Duser.timezone=UTC", "-Dfile.encoding=UTF-8",
@@ -55,7 +55,7 @@ _PROCESSES = (
     _Process("coordinator", "256m", "64m"),
     _Process("broker", "384m", "192m"),
     _Process("historical", "384m", "160m"),
-    _Process("indexer", "768m", "192m"),
+    _Process("indexer", "1g", "192m"),
 )
 
 

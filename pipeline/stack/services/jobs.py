@@ -1,4 +1,4 @@
-"""The Flink jobs and the alert dispatcher as stack services: `up` starts them after Kafka, `down` stops
+"""The Flink jobs, the alert dispatcher and the Druid lookup sync as stack services: `up` starts them after Kafka, `down` stops
 them with everything else, `status` shows them.
 
 Each job is `cdc-olap flink run <job>` in its own process (local mini-cluster), so a job that dies is one
@@ -41,6 +41,15 @@ def services(config: Config, layout: Layout) -> list[Service]:
                             env=env, requires=("kafka", "aws"), start_timeout_s=60, stop_timeout_s=20,
                             health=lambda: _dispatcher_health(config, layout)))
     return made
+
+
+def lookups_service(config: Config, layout: Layout) -> Service:
+    """Reference attributes (merchant names, customer countries) as Druid lookups, kept current."""
+    return Service(name="druid-lookups", port=None, argv=[sys.executable, "-m", "pipeline", "druid", "lookups",
+                                                          "--follow"],
+                   env=child_env(config), requires=("kafka", "druid-coordinator", "cdc"), start_timeout_s=120,
+                   stop_timeout_s=20, health=lambda: _logged(layout, "druid-lookups", ("druid.lookups_synced",),
+                                                             "waiting for the first sync"))
 
 
 def _dispatcher_health(config: Config, layout: Layout) -> str:

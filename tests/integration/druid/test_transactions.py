@@ -24,8 +24,7 @@ import psycopg
 import pytest
 
 from pipeline.druid import apply_all
-from pipeline.sor import schema
-from pipeline.workload import seed as seeding
+from tests.integration.druid import fintech
 
 pytestmark = pytest.mark.integration
 
@@ -112,11 +111,7 @@ class _Writer:
 @pytest.fixture(scope="module")
 def pipeline(fresh_database, cdc_reader, druid):
     pg = fresh_database
-    schema.apply(pg)
-    with psycopg.connect(pg.dsn()) as conn:
-        seeding.seed(conn, customers=60, merchants=12, seed=3)
-    reader = cdc_reader(pg, delivery="exactly-once").start(timeout_s=180)
-    druid.with_topic_prefix(reader.prefix)
+    reader = fintech.start(pg, cdc_reader, druid, customers=60, merchants=12, seed=3)
     applied = apply_all(druid.config, skip_missing_topics=True)
     assert druid.name("transactions") in applied, applied
     with psycopg.connect(pg.dsn()) as conn:

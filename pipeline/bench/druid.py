@@ -1,0 +1,181 @@
+"""`cdc-olap bench druid`: how fresh Druid's `transactions` is under load.
+
+Freshness is Postgres commit -> the row visible through Druid SQL, the whole
+path: the CDC reader's signed facts (exactly-once: visible when its Kafka
+transaction commits) -> Druid's Kafka supervisor (read_committed) -> the
+broker. Runs in a stack of its own (`.run/bench-druid`, ports +2700):
+Postgres, Kafka, Druid, the reader; `transactions` applied from
+druid_specs/.
+
+While the workload writes `tps` payments per second (each with its
+settlement, ledger entry and balance update: about 4 changes per payment,
+of which the payment's own give 3 facts), a probe commits one payment every
+`probe_every_s` to a merchant of its own, noting the time its COMMIT
+returned, and a poller asks Druid every `poll_s` which probe payments it
+holds, noting when each first appears. Freshness = appeared - committed; the
+poll adds up to `poll_s` (plus one query's time) to each figure, so the
+figures are an upper bound.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+
+from pipeline import log
+from pipeline.bench import own_stack, svg
+from pipeline.bench.stack import RESULTS_DIR
+from pipeline.bench.stats import percentile
+from pipeline.config import Config
+from pipeline.druid import apply_all
+from pipeline.druid.client import Druid
+from pipeline.stack import stack
+from pipeline.stack.install.plan import install_all
+from pipeline.workload.generator import WorkloadSpec
+from pipeline.workload.generator import run as run_workload
+
+_log = log.get("bench.druid")
+SERVICES = {"postgres", "kafka", "cdc", "druid-coordinator", "druid-broker", "druid-historical", "druid-indexer"}
+PROBE_MERCHANT = "druid freshness probe"
+
+
+def bench_config(base_env: dict[str, str]) -> Config:
+    return own_stack.fresh(base_env, ".run/bench-druid", 2700, {"CDC_OLAP_WORKLOAD_RUN_IN_UP": "false"})
+
+
+class _Probe:
+    """Commits probe payments and watches Druid for them."""
+
+    def __init__(self, config: Config, every_s: float, poll_s: float) -> None:
+        self.config, self.every_s, self.poll_s = config, every_s, poll_s
+        self.committed: dict[int, float] = {}
+        self.seen: dict[int, float] = {}
+        self.lag: list[tuple[float, int]] = []  # (seconds into the run, supervisor lag)
+        self.stop = threading.Event()
+        self.started = time.time()
+        with psycopg.connect(config.postgres.dsn(), autocommit=True) as conn:
+            self.merchant = conn.execute(
+                "INSERT INTO merchants (name, mcc, country) VALUES (%s, '5999', 'DE') RETURNING merchant_id",
+                (PROBE_MERCHANT,)).fetchone()[0]
+            self.account, self.currency = conn.execute(
+                "SELECT account_id, currency FROM accounts ORDER BY account_id LIMIT 1").fetchone()
+        self.threads = [threading.Thread(target=self._write, daemon=True),
+                        threading.Thread(target=self._poll, daemon=True)]
+
+    def _write(self) -> None:
+        with psycopg.connect(self.config.postgres.dsn(), autocommit=True) as conn:
+            while not self.stop.wait(self.every_s):
+                tx = conn.execute(
+                    "INSERT INTO transactions (account_id, merchant_id, amount, currency, direction, channel, country)"
+                    " VALUES (%s, %s, 1.00, %s, 'debit', 'transfer', 'DE') RETURNING transaction_id",
+                    (self.account, self.merchant, self.currency)).fetchone()[0]
+                self.committed[tx] = time.time()
+
+    def _poll(self) -> None:
+        druid = Druid(self.config.druid)
+        query = (f'SELECT transaction_id FROM "transactions" WHERE merchant_id = {self.merchant} '
+                 f"AND __time >= MILLIS_TO_TIMESTAMP({int(self.started * 1000) - 60_000}) GROUP BY 1")
+        last_lag = 0.0
+        while not self.stop.is_set():
+            try:
+                rows = druid.sql(query)
+            except Exception as exc:  # noqa: BLE001 - before the first segment Druid does not know the table
+                _log.debug("bench.poll", error=str(exc)[:120])
+                rows = []
+            now = time.time()
+            for row in rows:
+                self.seen.setdefault(row["transaction_id"], now)
+            if now - last_lag >= 1.0:
+                last_lag = now
+                status = druid.supervisor_status("transactions") or {}
+                lag = (status.get("payload") or {}).get("aggregateLag")
+                if lag is not None:
+                    self.lag.append((round(now - self.started, 1), lag))
+            time.sleep(self.poll_s)
+
+    def __enter__(self) -> "_Probe":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def samples(self) -> list[tuple[float, float]]:
+        """(commit time into the run, freshness) per probe payment Druid showed."""
+        return sorted((self.committed[tx] - self.started, self.seen[tx] - self.committed[tx])
+                      for tx in self.committed if tx in self.seen)
+
+
+def _summary(values: list[float]) -> dict:
+    pick = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+    out = {k: round(percentile(values, q) * 1000, 1) if values else None for k, q in pick.items()}
+    out["max"] = round(max(values) * 1000, 1) if values else None
+    return out
+
+
+def run(config: Config, *, seconds: float = 120, tps: float = 1000, warmup_s: float = 30, probe_every_s: float = 0.2,
+        poll_s: float = 0.02, keep_running: bool = False) -> dict:
+    install_all(config)
+    supervisor = stack.build(config)
+    supervisor.up(only=SERVICES)
+    spec = WorkloadSpec(tps=tps, duration_s=seconds, seed=int(time.time()) % 100_000, writers=2, fraud_rate=0.0,
+                        daily_shape=False)
+    # The reader's service created the schema, the tables' topics and their facts topics at its start.
+    applied = apply_all(config, only={"transactions"})
+    _log.info("bench.applied", datasources=",".join(applied) or "-")
+    if warmup_s > 0:  # seeds the reference data on its first run, and lets the supervisor's first task start
+        run_workload(config.postgres, replace(spec, duration_s=warmup_s, seed=spec.seed + 1))
+    with _Probe(config, probe_every_s, poll_s) as probe:
+        _log.info("bench.load", seconds=seconds, tps=tps)
+        stats = run_workload(config.postgres, spec)
+        time.sleep(5)  # the last probes' answers
+    samples = probe.samples()
+    values = [f for _, f in samples]
+    lags = [lag for _, lag in probe.lag]
+    rss = {r.name: r.rss_mib for r in supervisor.status() if r.name.startswith("druid-") or r.name == "cdc"}
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds, "tps": tps,
+        "payments": stats.payments, "payments_per_s": round(stats.payments / seconds, 1),
+        "probes": len(probe.committed), "probes_seen": len(samples), "poll_ms": poll_s * 1000,
+        "freshness_ms": _summary(values),
+        "supervisor_lag": {"p50": percentile(lags, 0.5), "p95": percentile(lags, 0.95), "max": max(lags, default=None)},
+        "rss_mib": rss, "samples": samples, "lag_samples": probe.lag,
+    }
+    if not keep_running:
+        supervisor.down()
+    return result
+
+
+def report(result: dict) -> str:
+    f = result["freshness_ms"]
+    lag = result["supervisor_lag"]
+    return "\n".join([
+        f"{result['payments']:,} payments in {result['seconds']:.0f} s ({result['payments_per_s']:,}/s, target "
+        f"{result['tps']:,}/s); probes {result['probes_seen']}/{result['probes']} seen",
+        f"transactions freshness (commit -> visible in Druid SQL, polled every {result['poll_ms']:.0f} ms): "
+        f"p50 {f['p50']} ms, p95 {f['p95']} ms, p99 {f['p99']} ms, max {f['max']} ms",
+        f"supervisor lag (records): p50 {lag['p50']}, p95 {lag['p95']}, max {lag['max']}",
+        "peak RSS MiB: " + ", ".join(f"{k} {v}" for k, v in result["rss_mib"].items()),
+    ])
+
+
+def save(result: dict, label: str) -> list[Path]:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS_DIR / f"druid-{label}-{result['when'].replace(':', '')}"
+    json_path, svg_path = stem.with_suffix(".json"), stem.with_suffix(".svg")
+    json_path.write_text(json.dumps(result, indent=2, default=str))
+    f = result["freshness_ms"]
+    svg_path.write_text(svg.line(
+        f"transactions: commit -> visible in Druid at {result['payments_per_s']:,} payments/s "
+        f"(p50 {f['p50']} ms, p95 {f['p95']} ms, p99 {f['p99']} ms)",
+        [("freshness (ms)", [(t, ms * 1000) for t, ms in result["samples"]])],
+        x_label="seconds into the run", y_label="ms"))
+    return [json_path, svg_path]
