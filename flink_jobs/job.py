@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Table options that say how to reach or pace Kafka, not what the job computes or keeps in its state: the
 # client's properties (bootstrap addresses, security, timeouts, the group it commits as), watermark pacing
@@ -62,3 +62,17 @@ class JobSpec:
     def version(self) -> str:
         """The job's identity for restoring: checkpoints restore only into the same version."""
         return fingerprint([*self.ddl, self.insert])
+
+
+def with_versioned_sink(spec: JobSpec) -> JobSpec:
+    """The job writing to `<sink>.v<version>`, the version of everything else it runs.
+
+    A new version of a job's SQL starts from the earliest offsets and writes every result again.
+    Into the old topic, Druid (which only appends) would sum both runs; into a topic of its own, the
+    old results stay where they were, and whoever serves them switches topics by re-reading the new
+    one from the start (`cdc-olap druid apply` does, on seeing the topic change: docs/druid.md)."""
+    quoted = f"'{spec.topics.sink}'"
+    core = fingerprint([s.replace(quoted, "'<sink>'") for s in (*spec.ddl, spec.insert)])[:8]
+    sink = f"{spec.topics.sink}.v{core}"
+    return replace(spec, ddl=[s.replace(quoted, f"'{sink}'") for s in spec.ddl],
+                   topics=Topics(spec.topics.sources, sink))

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 from pipeline.config import Config
 from flink_jobs import sources
-from flink_jobs.job import JobSpec, Topics, group_id
+from flink_jobs.job import JobSpec, Topics, group_id, with_versioned_sink
 from flink_jobs.sinks import kafka_sink_ddl
 
 NAME = "windows"
@@ -165,12 +165,14 @@ FROM tx_late WHERE {column} IS NOT NULL"""
 
 
 def build(config: Config, topics: Topics | None = None) -> JobSpec:
-    topics = topics or default_topics(config)
+    """The job; on the configured topics (topics=None) its results go to a topic of its version."""
+    versioned, topics = topics is None and config.flink.versioned_results, topics or default_topics(config)
     ddl = [sources.events_ddl(config, "transactions", group_id(NAME), topics.sources["transactions"]),
            *_views(),
            kafka_sink_ddl(config, "tx_windows", topics.sink, COLUMNS, job=NAME, delivery="exactly-once")]
     parts = [_window_rows(d, c) for d, c in DIMENSIONS.items()] + [_late_rows(d, c) for d, c in DIMENSIONS.items()]
     insert = "INSERT INTO tx_windows\n" + "\nUNION ALL\n".join(parts)
     ttl_h = config.flink.windows_dedupe_ttl_h
-    return JobSpec(NAME, ddl, insert, topics, {"window_s": WINDOW_S, "dedupe_ttl_h": ttl_h},
+    spec = JobSpec(NAME, ddl, insert, topics, {"window_s": WINDOW_S, "dedupe_ttl_h": ttl_h},
                    settings={"table.exec.state.ttl": f"{ttl_h} h"})
+    return with_versioned_sink(spec) if versioned else spec

@@ -210,7 +210,10 @@ class FlinkConfig:
     rules_file: str = "flink_jobs/rules/fraud_rules.yaml"
     # The account health score's weights (validated when the health job starts).
     health_file: str = "flink_jobs/health/health.yaml"
-    # Result topics the jobs write (and Druid / the alert dispatcher read).
+    # Result topics the jobs write (and Druid / the alert dispatcher read). With versioned_results the
+    # windows and health jobs write to <topic>.v<version of their SQL>: a new SQL version replays every
+    # result into a topic of its own, and `druid apply` re-reads that instead of adding it to the old.
+    versioned_results: bool = True
     windows_topic: str = "analytics.tx_windows"
     alerts_topic: str = "analytics.fraud_alerts"
     health_topic: str = "analytics.account_health"

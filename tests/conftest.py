@@ -182,6 +182,8 @@ class FlinkJobs:
         env = {**os.environ, **TEST_ENV, "CDC_OLAP_CDC_TOPIC_PREFIX": prefix,
                "CDC_OLAP_FLINK_" + {"windows": "WINDOWS_TOPIC", "fraud": "ALERTS_TOPIC"}[job]: topics.sink,
                "CDC_OLAP_FLINK_CHECKPOINT_DIR": str(checkpoint_dir),
+               # The job writes topics.sink itself, not a topic of its SQL's version.
+               "CDC_OLAP_FLINK_VERSIONED_RESULTS": "false",
                **{f"CDC_OLAP_FLINK_{k.upper()}": str(getattr(self.config.flink, k))
                   for k in ("checkpoint_interval_ms", "fraud_checkpoint_interval_ms", "idle_timeout_ms",
                             "out_of_orderness_ms")}}

@@ -36,7 +36,7 @@ from flink_jobs.health import views
 from flink_jobs.health import weights as weights_file
 from flink_jobs.health.score import score_sql
 from flink_jobs.health.weights import MoneyPenalty, Penalty
-from flink_jobs.job import JobSpec, Topics, group_id
+from flink_jobs.job import JobSpec, Topics, group_id, with_versioned_sink
 from flink_jobs.sinks import kafka_sink_ddl
 
 NAME = "health"
@@ -154,8 +154,9 @@ def insert_sql(penalties: dict[str, Penalty | MoneyPenalty]) -> str:
 
 def build(config: Config, topics: Topics | None = None, penalties: dict[str, Penalty | MoneyPenalty] | None = None,
           weights_path: Path | None = None) -> JobSpec:
-    """The job for these weights (default: [flink] health_file, validated here)."""
-    topics = topics or default_topics(config)
+    """The job for these weights (default: [flink] health_file, validated here); on the configured topics
+    (topics=None) its results go to a topic of its version (flink_jobs/job.with_versioned_sink)."""
+    versioned, topics = topics is None and config.flink.versioned_results, topics or default_topics(config)
     penalties = penalties if penalties is not None else weights_file.load(weights_path or config.health_file)
     group = group_id(NAME)
     ddl = [sources.events_ddl(config, t, group, topics.sources[t]) for t in EVENT_TABLES]
@@ -163,4 +164,5 @@ def build(config: Config, topics: Topics | None = None, penalties: dict[str, Pen
     ddl += views.statements() + input_views()
     ddl.append(kafka_sink_ddl(config, "account_health", topics.sink, COLUMNS, job=NAME,
                               delivery="exactly-once", key_field="account_id"))
-    return JobSpec(NAME, ddl, insert_sql(penalties), topics, {"slide_s": SLIDE_S, "size_s": SIZE_S})
+    spec = JobSpec(NAME, ddl, insert_sql(penalties), topics, {"slide_s": SLIDE_S, "size_s": SIZE_S})
+    return with_versioned_sink(spec) if versioned else spec

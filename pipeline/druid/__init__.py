@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline.config import Config
-from pipeline.druid import apply, inputs, lookups, specs
+from pipeline.druid import apply, inputs, lookups, policies, specs
 from pipeline.druid.client import Druid
 from pipeline.kafka.admin import existing_topics
 
@@ -36,7 +36,11 @@ def apply_all(config: Config, say: Callable[[str], None] = lambda line: None, *,
     for change in changes:
         if change.pending:
             say(f"{change.name}: {change.action}\n{change.diff}")
-    return [c.name for c in apply.apply(druid, changes)]
+    done = [c.name for c in apply.apply(druid, changes)]
+    names = {s.name for s in load_specs(config)}
+    wanted_policies = [p for p in policies.load(config.druid_specs_dir / "policies", names)
+                       if p.name in {s.name for s in wanted}]
+    return done + policies.apply(druid, wanted_policies, config.druid.datasource_prefix)
 
 
 def lookup_sync(config: Config) -> lookups.LookupSync:

@@ -22,6 +22,7 @@ from typing import Callable
 
 from pipeline import log
 from pipeline.druid.client import Druid, DruidError
+from pipeline.druid.reset import drop_rows, quiesce
 from pipeline.druid.specs import DatasourceSpec, SpecError
 
 _log = log.get("druid")
@@ -31,7 +32,7 @@ APPLIED_KEY = "cdc_olap.applied"
 @dataclass
 class Change:
     name: str
-    action: str  # create | update | replace (not applied by us) | unchanged
+    action: str  # create | update | replace (not applied by us) | reindex (new topic) | unchanged
     diff: str
     desired: dict
     previous: dict | None  # the running spec, as Druid returned it
@@ -71,12 +72,20 @@ def plan(druid: Druid, specs: list[DatasourceSpec], values: dict[str, str], pref
             action, old = "replace", canonical(running)
         else:
             action, old = ("unchanged" if applied == text else "update"), applied
+        if running is not None and _topic(running) != desired["spec"]["ioConfig"]["topic"]:
+            # Adding a new topic's rows to the old topic's would count every result twice (a new
+            # version of a Flink job writes all of them again, to a topic of its own): start over.
+            action = "reindex"
         name = spec.datasource(prefix)
         diff = "" if action == "unchanged" else "".join(difflib.unified_diff(
             old.splitlines(keepends=True), text.splitlines(keepends=True),
             f"{name} (running)", f"{name} ({spec.path.name})", n=2))
         changes.append(Change(name, action, diff, desired, running))
     return changes
+
+
+def _topic(running: dict) -> str | None:
+    return ((running.get("spec") or running).get("ioConfig") or {}).get("topic")
 
 
 def check_topics(specs: list[DatasourceSpec], values: dict[str, str], existing: set[str]) -> None:
@@ -93,7 +102,10 @@ def apply(druid: Druid, changes: list[Change], on_applied: Callable[[Change], No
         if not change.pending:
             continue
         try:
-            druid.submit(with_marker(change.desired))
+            if change.action == "reindex":
+                _reindex(druid, change.name, with_marker(change.desired))
+            else:
+                druid.submit(with_marker(change.desired))
         except DruidError as exc:
             undone = _roll_back(druid, done)
             raise DruidError(f"applying {change.name} failed: {exc}; rolled back: {', '.join(undone) or 'nothing'}") \
@@ -104,12 +116,23 @@ def apply(druid: Druid, changes: list[Change], on_applied: Callable[[Change], No
     return done
 
 
+def _reindex(druid: Druid, name: str, submitted: dict) -> None:
+    """The datasource emptied, then filled again from the start of the topic `submitted` reads."""
+    _log.info("druid.reindex", datasource=name, topic=_topic(submitted))
+    quiesce(druid, name)
+    drop_rows(druid, name)
+    druid.reset_offsets(name)
+    druid.submit(submitted)
+
+
 def _roll_back(druid: Druid, done: list[Change]) -> list[str]:
     undone = []
     for change in reversed(done):
         try:
             if change.previous is None:
                 druid.terminate(change.name)
+            elif change.action == "reindex":  # back to the old topic, read again from its start
+                _reindex(druid, change.name, change.previous)
             else:
                 druid.submit(change.previous)
             undone.append(change.name)

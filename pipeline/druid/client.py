@@ -84,7 +84,8 @@ class Druid:
         self._call("POST", self._supervisor_url(sid, "reset"))
 
     def tasks(self, datasource: str, state: str = "running") -> list[dict]:
-        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/{state}Tasks?datasource="
+        """The datasource's tasks in a state (running, pending, waiting, complete)."""
+        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/tasks?state={state}&datasource="
                                  f"{quote(datasource)}") or []
 
     def shutdown_task(self, task_id: str) -> None:
@@ -110,6 +111,13 @@ class Druid:
 
     def rules(self, datasource: str) -> list[dict]:
         return self._call("GET", f"{self.config.coordinator}/druid/coordinator/v1/rules/{quote(datasource)}") or []
+
+    def compaction_config(self, datasource: str) -> dict | None:
+        return self._call("GET", f"{self.config.coordinator}/druid/coordinator/v1/config/compaction/"
+                                 f"{quote(datasource)}", ok_missing=True)
+
+    def set_compaction(self, config: dict) -> None:
+        self._call("POST", f"{self.config.coordinator}/druid/coordinator/v1/config/compaction", config)
 
     def served_datasources(self) -> list[str]:
         return self._call("GET", f"{self.config.coordinator}/druid/coordinator/v1/datasources") or []

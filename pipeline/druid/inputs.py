@@ -11,7 +11,11 @@ from the code that writes them:
   `_commit_ms`. The column names are the history export's
   (pipeline/backfill/tables.py), so the batch backfill and the stream fill a
   datasource with the same columns.
-- the Flink result topics: the sinks' columns (flink_jobs).
+- the Flink result topics: the sinks' columns (flink_jobs). The windows and
+  health jobs write to a topic of their SQL's version
+  (`analytics.tx_windows.v<version>`), so `${flink.windows_topic}` is the
+  topic the current SQL writes: a new version means a new topic, which
+  `apply` re-reads from the start instead of adding to the old results.
 
 A spec that names a column its input lacks is refused before anything is
 applied, with the file and the field.
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flink_jobs import windows
 from flink_jobs.fraud.model import ALERT_COLUMNS
+from flink_jobs.health import job as health
 from flink_jobs.health.job import COLUMNS as HEALTH_COLUMNS
 from flink_jobs.windows import COLUMNS as WINDOWS_COLUMNS
 from pipeline.backfill.tables import TABLES as EXPORT_TABLES
@@ -48,9 +54,10 @@ def placeholders(config: Config) -> dict[str, str]:
     values = {
         "kafka.bootstrap": config.kafka.bootstrap,
         "cdc.topic_prefix": config.cdc.topic_prefix,
-        "flink.windows_topic": config.flink.windows_topic,
+        # The jobs that sum write to a topic of their SQL's version: the one the current SQL writes.
+        "flink.windows_topic": windows.build(config).topics.sink,
         "flink.alerts_topic": config.flink.alerts_topic,
-        "flink.health_topic": config.flink.health_topic,
+        "flink.health_topic": health.build(config).topics.sink,
     }
     assert set(values) == set(PLACEHOLDERS)
     return values

@@ -41,16 +41,17 @@ def topic_starts(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def reset(druid: Druid, datasource: str, topic: str, bootstrap: str, *, accept_loss: bool = False,
-          timeout_s: float = 600, say: Callable[[str], None] = print) -> None:
-    if druid.supervisor_spec(datasource) is None:
-        raise DruidError(f"no supervisor for {datasource}: run `cdc-olap druid apply` first")
+def check_history(bootstrap: str, topic: str, accept_loss: bool) -> None:
+    """Refuse to re-read a topic that no longer holds its first records (unless told to accept it)."""
     trimmed = {p: o for p, o in topic_starts(bootstrap, topic).items() if o > 0}
     if trimmed and not accept_loss:
         raise DruidError(
             f"{topic} no longer holds its first records (retention removed offsets below {trimmed} by partition): "
             f"a re-read would miss that history. Rebuild it with the history backfill, or pass --accept-loss")
-    say(f"suspending {datasource} and waiting for its tasks to finish")
+
+
+def quiesce(druid: Druid, datasource: str, timeout_s: float = 600) -> None:
+    """Suspend the supervisor and wait until none of its tasks runs (none will publish later)."""
     druid.suspend(datasource)
     deadline = time.monotonic() + timeout_s
     while druid.tasks(datasource, "running") or druid.tasks(datasource, "pending"):
@@ -58,9 +59,23 @@ def reset(druid: Druid, datasource: str, topic: str, bootstrap: str, *, accept_l
             raise DruidError(f"{datasource}: tasks still running after {timeout_s:.0f} s; the supervisor stays "
                              f"suspended (resume it with the overlord API, or run the reset again)")
         time.sleep(1)
-    say(f"dropping every segment of {datasource}")
+
+
+def drop_rows(druid: Druid, datasource: str) -> None:
+    """Every segment unused (no longer served), then killed (deleted from deep storage)."""
     druid.mark_unused(datasource)
     druid.submit_task({"type": "kill", "dataSource": datasource, "interval": ALL_TIME})
+
+
+def reset(druid: Druid, datasource: str, topic: str, bootstrap: str, *, accept_loss: bool = False,
+          timeout_s: float = 600, say: Callable[[str], None] = print) -> None:
+    if druid.supervisor_spec(datasource) is None:
+        raise DruidError(f"no supervisor for {datasource}: run `cdc-olap druid apply` first")
+    check_history(bootstrap, topic, accept_loss)
+    say(f"suspending {datasource} and waiting for its tasks to finish")
+    quiesce(druid, datasource, timeout_s)
+    say(f"dropping every segment of {datasource}")
+    drop_rows(druid, datasource)
     druid.reset_offsets(datasource)
     druid.resume(datasource)
     _log.info("druid.reset", datasource=datasource, topic=topic)

@@ -56,3 +56,21 @@ def test_a_sql_edit_changes_the_version(tmp_path):
     spec = runner.build(_config(tmp_path), "windows")
     edited = type(spec)(spec.name, spec.ddl, spec.insert.replace("UNION ALL", "UNION", 1), spec.topics)
     assert edited.version != spec.version
+
+
+@pytest.mark.parametrize("job", ("windows", "health"))
+def test_summing_jobs_write_to_a_topic_of_their_version(tmp_path, job):
+    """A new SQL version replays every result: into a topic of its own, never on top of the old ones."""
+    import dataclasses
+
+    from flink_jobs.job import with_versioned_sink
+
+    spec = runner.build(_config(tmp_path), job)
+    base = {"windows": "analytics.tx_windows", "health": "analytics.account_health"}[job]
+    assert spec.topics.sink.startswith(base + ".v") and f"'{spec.topics.sink}'" in "\n".join(spec.ddl)
+    assert runner.build(_config(tmp_path, **HARMLESS), job).topics.sink == spec.topics.sink
+    plain = runner.build(_config(tmp_path, CDC_OLAP_FLINK_VERSIONED_RESULTS="false"), job)
+    assert plain.topics.sink == base
+    changed = with_versioned_sink(dataclasses.replace(plain, insert=plain.insert + "\n-- a new version of the SQL"))
+    assert changed.topics.sink.startswith(base + ".v") and changed.topics.sink != spec.topics.sink
+    assert f"'{changed.topics.sink}'" in "\n".join(changed.ddl) and f"'{base}'" not in "\n".join(changed.ddl)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import time
 
 import pytest
 from kafka import KafkaProducer
@@ -47,11 +48,15 @@ def _alert(alert_id: str, detected: str) -> dict:
             "evidence": json.dumps({"transactions": [1, 2, 3]})}
 
 
+def _topic(druid, job: str) -> str:
+    """The result topic a Flink job writes (windows and health: of their SQL's version)."""
+    return inputs.placeholders(druid.config)[f"flink.{job}_topic"]
+
+
 @pytest.fixture(scope="module")
 def applied(druid):
     config = druid.config
-    ensure_topics(config.kafka.bootstrap, [config.flink.windows_topic, config.flink.alerts_topic,
-                                           config.flink.health_topic], 1)
+    ensure_topics(config.kafka.bootstrap, [_topic(druid, t) for t in ("windows", "alerts", "health")], 1)
     said: list[str] = []
     names = apply_all(config, said.append, skip_missing_topics=True)
     return names, said
@@ -59,7 +64,11 @@ def applied(druid):
 
 def test_apply_creates_what_it_can_and_names_what_waits(applied, druid):
     names, said = applied
-    assert sorted(names) == sorted(druid.name(n) for n in ("account_health", "fraud_alerts", "tx_windows"))
+    supervisors = sorted(n for n in names if " " not in n)
+    assert supervisors == sorted(druid.name(n) for n in FLINK_FED)
+    # Then each one's retention rules and compaction config (druid_specs/policies/).
+    assert sorted(n for n in names if " " in n) == sorted(f"{druid.name(n)} {what}" for n in FLINK_FED
+                                                          for what in ("retention", "compaction"))
     waiting = sorted(line.split()[1] for line in said if "not applied yet" in line and ".facts." in line)
     assert waiting == ["disputes", "ledger", "transactions"], said
 
@@ -71,7 +80,7 @@ def test_a_second_apply_changes_nothing(applied, druid):
 def test_window_sums_reach_druid_exact(applied, druid):
     producer = KafkaProducer(bootstrap_servers=druid.config.kafka.bootstrap)
     for row in WINDOWS:
-        producer.send(druid.config.flink.windows_topic, json.dumps(_window(*row)).encode())
+        producer.send(_topic(druid, "windows"), json.dumps(_window(*row)).encode())
     producer.flush()
     producer.close()
     table = druid.name("tx_windows")
@@ -88,7 +97,7 @@ def test_an_alert_written_twice_counts_once(applied, druid):
     producer = KafkaProducer(bootstrap_servers=druid.config.kafka.bootstrap)
     for alert in (_alert("velocity_spike:1", "2026-11-30T10:01:03Z"), _alert("velocity_spike:2", "2026-11-30T10:01:04Z"),
                   _alert("velocity_spike:1", "2026-11-30T10:09:00Z")):  # replayed after a restart
-        producer.send(druid.config.flink.alerts_topic, json.dumps(alert).encode())
+        producer.send(_topic(druid, "alerts"), json.dumps(alert).encode())
     producer.flush()
     producer.close()
     table = druid.name("fraud_alerts")
@@ -144,3 +153,28 @@ def test_a_refused_submission_rolls_back_the_run(applied, druid, tmp_path):
     after = apply.plan(druid.client, [s for s in load_specs(druid.config) if s.name in FLINK_FED],
                        inputs.placeholders(druid.config), druid.config.druid.datasource_prefix)
     assert all(not c.pending for c in after), [(c.name, c.action, c.diff[:300]) for c in after]
+
+
+def test_a_new_job_version_is_read_again_from_its_own_topic_not_added(applied, druid):
+    """The upgrade path: a new version of the windows job's SQL replays every result into a topic of its
+    own (flink_jobs/job.with_versioned_sink); apply sees the topic change and re-reads the datasource
+    from the new topic's start: the totals are the new run's, once, not old + new."""
+    values = inputs.placeholders(druid.config)
+    table = druid.name("tx_windows")
+    totals = f'SELECT SUM(tx_count) AS n, SUM(amount_cents) AS cents FROM "{table}"'
+    druid.wait_for(totals, lambda rows: rows[0]["n"] == 6, what="the first version's windows")
+    replay = values["flink.windows_topic"] + "-next"  # as with_versioned_sink names a new version's topic
+    ensure_topics(druid.config.kafka.bootstrap, [replay], 1)
+    producer = KafkaProducer(bootstrap_servers=druid.config.kafka.bootstrap)
+    for row in WINDOWS + [("2026-11-30T10:10:00Z", "merchant", 7, "EUR", 1, 500, 0, False)]:  # all, and one more
+        producer.send(replay, json.dumps(_window(*row)).encode())
+    producer.flush()
+    producer.close()
+    specs = [s for s in load_specs(druid.config) if s.name == "tx_windows"]
+    changes = apply.plan(druid.client, specs, {**values, "flink.windows_topic": replay},
+                         druid.config.druid.datasource_prefix)
+    assert [c.action for c in changes] == ["reindex"], [(c.action, c.diff) for c in changes]
+    assert [c.name for c in apply.apply(druid.client, changes)] == [table]
+    rows = druid.wait_for(totals, lambda rows: rows[0]["n"] == 7, timeout_s=240, what="the new version's windows")
+    time.sleep(5)  # nothing more comes: the old topic's rows are gone, not summed in later
+    assert druid.client.sql(totals) == rows == [{"n": 7, "cents": 33_499}]  # 12,345 + 999 + 20,000 - 345 + 500

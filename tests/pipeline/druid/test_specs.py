@@ -117,4 +117,43 @@ def test_the_applied_marker_makes_a_second_plan_a_no_op(real):
     rendered = spec.render(inputs.placeholders(load_config(env={})))
     marked = apply.with_marker(rendered)
     assert marked["context"][apply.APPLIED_KEY] == apply.canonical(rendered)
-    assert "context" not in rendered  # the marker is added to a copy
+    assert apply.APPLIED_KEY not in rendered["context"]  # the marker is added to a copy
+    assert marked["context"]["useConcurrentLocks"] is True  # the file's own context stays
+
+
+def test_every_real_policy_names_a_datasource_and_keeps_finance_forever():
+    from pipeline.druid import policies
+
+    names = {s.name for s in specs.load(SPECS, inputs.known())}
+    found = {p.name: p for p in policies.load(SPECS / "policies", names)}
+    assert set(found) == names
+    for finance in ("transactions", "ledger", "disputes"):
+        assert [r["type"] for r in found[finance].retention] == ["loadForever"]
+    for policy in found.values():
+        assert policy.compaction["taskContext"]["useConcurrentLocks"] is True
+    real = {p.stem: json.loads(p.read_text()) for p in SPECS.glob("*.json")}
+    assert all(doc["context"]["useConcurrentLocks"] is True for doc in real.values()), \
+        "streaming appends take concurrent locks, so compaction of a day never refuses a late change"
+
+
+@pytest.mark.parametrize("doc, expected", [
+    ({"retention": [{"type": "keepForever"}]}, "retention[0].type: unknown rule type 'keepForever'"),
+    ({"retention": [{"type": "loadByPeriod", "period": "13 months"}]}, "retention[0].period: '13 months' is not"),
+    ({"compaction": {"skipOffsetFromLatest": "P1D", "maxRowsPerSegmen": 5}}, "unknown key maxRowsPerSegmen"),
+    ({"retain": []}, "a policy has"),
+])
+def test_a_policy_mistake_names_the_file_and_field(tmp_path, doc, expected):
+    from pipeline.druid import policies
+
+    (tmp_path / "transactions.json").write_text(json.dumps(doc))
+    with pytest.raises(SpecError) as err:
+        policies.load(tmp_path, {"transactions"})
+    assert str(tmp_path / "transactions.json") in str(err.value) and expected in str(err.value), err.value
+
+
+def test_a_policy_for_an_unknown_datasource(tmp_path):
+    from pipeline.druid import policies
+
+    (tmp_path / "transaction.json").write_text("{}")
+    with pytest.raises(SpecError, match="no datasource 'transaction'"):
+        policies.load(tmp_path, {"transactions"})
