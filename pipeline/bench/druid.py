@@ -5,7 +5,9 @@ path: the CDC reader's signed facts (exactly-once: visible when its Kafka
 transaction commits) -> Druid's Kafka supervisor (read_committed) -> the
 broker. Runs in a stack of its own (`.run/bench-druid`, ports +2700):
 Postgres, Kafka, Druid, the reader; `transactions` applied from
-druid_specs/.
+druid_specs/. The warm-up (reference data, every account's opening balance
+back to 3.5 years ago, then `warmup_s` of the load) is a backlog Druid reads
+first; the measured load starts once a payment committed then is visible.
 
 While the workload writes `tps` payments per second (each with its
 settlement, ledger entry and balance update: about 4 changes per payment,
@@ -56,6 +58,7 @@ class _Probe:
         self.committed: dict[int, float] = {}
         self.seen: dict[int, float] = {}
         self.lag: list[tuple[float, int]] = []  # (seconds into the run, supervisor lag)
+        self.failed_polls = 0
         self.stop = threading.Event()
         self.started = time.time()
         with psycopg.connect(config.postgres.dsn(), autocommit=True) as conn:
@@ -84,8 +87,10 @@ class _Probe:
         while not self.stop.is_set():
             try:
                 rows = druid.sql(query)
-            except Exception as exc:  # noqa: BLE001 - before the first segment Druid does not know the table
-                _log.debug("bench.poll", error=str(exc)[:120])
+            except Exception as exc:  # noqa: BLE001 - a failed poll is counted, and the next one tries again
+                self.failed_polls += 1
+                if self.failed_polls <= 3:
+                    _log.warning("bench.poll_failed", error=str(exc)[:160])
                 rows = []
             now = time.time()
             for row in rows:
@@ -97,6 +102,24 @@ class _Probe:
                 if lag is not None:
                     self.lag.append((round(now - self.started, 1), lag))
             time.sleep(self.poll_s)
+
+    def caught_up(self, timeout_s: float = 900) -> float:
+        """Wait until Druid has read everything before now (the warm-up's backlog, the snapshot): one
+        probe payment committed now becomes visible. Returns the seconds that took."""
+        druid, started = Druid(self.config.druid), time.monotonic()
+        with psycopg.connect(self.config.postgres.dsn(), autocommit=True) as conn:
+            tx = conn.execute(
+                "INSERT INTO transactions (account_id, merchant_id, amount, currency, direction, channel, country)"
+                " VALUES (%s, %s, 1.00, %s, 'debit', 'transfer', 'DE') RETURNING transaction_id",
+                (self.account, self.merchant, self.currency)).fetchone()[0]
+        while time.monotonic() - started < timeout_s:
+            try:
+                if druid.sql(f'SELECT COUNT(*) AS n FROM "transactions" WHERE transaction_id = {tx}')[0]["n"]:
+                    return time.monotonic() - started
+            except Exception:  # noqa: BLE001 - the broker may not know the table yet
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"Druid did not catch up with the backlog within {timeout_s:.0f} s")
 
     def __enter__(self) -> "_Probe":
         for t in self.threads:
@@ -121,6 +144,20 @@ def _summary(values: list[float]) -> dict:
     return out
 
 
+def _queryable(druid: Druid, timeout_s: float = 300) -> None:
+    """Wait until Druid serves rows of `transactions` (its first task has started and read)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if druid.sql('SELECT COUNT(*) AS n FROM "transactions"')[0]["n"] > 0:
+                return
+        except Exception:  # noqa: BLE001 - unknown to the broker until the first rows are read
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"transactions not queryable in Druid after {timeout_s:.0f} s")
+        time.sleep(1)
+
+
 def run(config: Config, *, seconds: float = 120, tps: float = 1000, warmup_s: float = 30, probe_every_s: float = 0.2,
         poll_s: float = 0.02, keep_running: bool = False) -> dict:
     install_all(config)
@@ -133,18 +170,25 @@ def run(config: Config, *, seconds: float = 120, tps: float = 1000, warmup_s: fl
     _log.info("bench.applied", datasources=",".join(applied) or "-")
     if warmup_s > 0:  # seeds the reference data on its first run, and lets the supervisor's first task start
         run_workload(config.postgres, replace(spec, duration_s=warmup_s, seed=spec.seed + 1))
-    with _Probe(config, probe_every_s, poll_s) as probe:
+    _queryable(Druid(config.druid))
+    probe = _Probe(config, probe_every_s, poll_s)
+    catch_up_s = probe.caught_up()
+    _log.info("bench.caught_up", seconds=round(catch_up_s, 1))
+    probe.started = time.time()
+    with probe:
         _log.info("bench.load", seconds=seconds, tps=tps)
         stats = run_workload(config.postgres, spec)
         time.sleep(5)  # the last probes' answers
     samples = probe.samples()
     values = [f for _, f in samples]
     lags = [lag for _, lag in probe.lag]
-    rss = {r.name: r.rss_mib for r in supervisor.status() if r.name.startswith("druid-") or r.name == "cdc"}
+    rss = {r.name: r.rss_mib for r in supervisor.status()
+           if r.rss_mib is not None and (r.name.startswith("druid-") or r.name == "cdc")}
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds, "tps": tps,
         "payments": stats.payments, "payments_per_s": round(stats.payments / seconds, 1),
         "probes": len(probe.committed), "probes_seen": len(samples), "poll_ms": poll_s * 1000,
+        "failed_polls": probe.failed_polls, "catch_up_s": round(catch_up_s, 1),
         "freshness_ms": _summary(values),
         "supervisor_lag": {"p50": percentile(lags, 0.5), "p95": percentile(lags, 0.95), "max": max(lags, default=None)},
         "rss_mib": rss, "samples": samples, "lag_samples": probe.lag,
@@ -159,11 +203,12 @@ def report(result: dict) -> str:
     lag = result["supervisor_lag"]
     return "\n".join([
         f"{result['payments']:,} payments in {result['seconds']:.0f} s ({result['payments_per_s']:,}/s, target "
-        f"{result['tps']:,}/s); probes {result['probes_seen']}/{result['probes']} seen",
+        f"{result['tps']:,}/s); probes {result['probes_seen']}/{result['probes']} seen; Druid took "
+        f"{result['catch_up_s']} s to catch up with the warm-up's backlog before the measured load",
         f"transactions freshness (commit -> visible in Druid SQL, polled every {result['poll_ms']:.0f} ms): "
         f"p50 {f['p50']} ms, p95 {f['p95']} ms, p99 {f['p99']} ms, max {f['max']} ms",
         f"supervisor lag (records): p50 {lag['p50']}, p95 {lag['p95']}, max {lag['max']}",
-        "peak RSS MiB: " + ", ".join(f"{k} {v}" for k, v in result["rss_mib"].items()),
+        "RSS MiB at the end of the load: " + ", ".join(f"{k} {v}" for k, v in result["rss_mib"].items()),
     ])
 
 
