@@ -34,8 +34,8 @@ def apply_all(config: Config, say: Callable[[str], None] = lambda line: None, *,
     apply.check_topics(wanted, values, topics)
     changes = apply.plan(druid, wanted, values, config.druid.datasource_prefix)
     for change in changes:
-        if change.pending:
-            say(f"{change.name}: {change.action}\n{change.diff}")
+        if change.pending:  # a new supervisor is the whole file: `druid diff` shows it on request
+            say(f"{change.name}: {change.action}" + (f"\n{change.diff}" if change.action != "create" else ""))
     done = [c.name for c in apply.apply(druid, changes)]
     names = {s.name for s in load_specs(config)}
     wanted_policies = [p for p in policies.load(config.druid_specs_dir / "policies", names)

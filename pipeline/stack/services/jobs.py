@@ -32,7 +32,7 @@ def _logged(layout: Layout, name: str, markers: tuple[str, ...], waiting: str) -
 def services(config: Config, layout: Layout) -> list[Service]:
     env = child_env(config)
     made = [Service(name=f"flink-{job}", port=None, argv=[sys.executable, "-m", "pipeline", "flink", "run", job],
-                    env=env, requires=("kafka",), start_timeout_s=180, stop_timeout_s=20,
+                    env=env, requires=("kafka",), start_timeout_s=300, stop_timeout_s=20,
                     health=lambda job=job: _logged(layout, f"flink-{job}", _JOB_RUNNING,
                                                    "waiting for the job to be submitted"))
             for job in JOBS]
