@@ -8,9 +8,10 @@ from the code that writes them:
 - `<prefix>.facts.<table>`: the CDC reader's signed facts (docs/cdc.md,
   "Signed facts for Druid"): the row's columns as the change event carries
   them, `<money>_cents` as exact integers, and `_sign`, `_op`, `_lsn`,
-  `_commit_ms`. The column names are the history export's
-  (pipeline/backfill/tables.py), so the batch backfill and the stream fill a
-  datasource with the same columns.
+  `_commit_lsn`, `_commit_ms`. The column names are the history export's
+  (pipeline/backfill/tables.py), whose JSON files are rows in this same
+  format, so the batch backfill and the stream fill a datasource with the
+  same columns and the same dataSchema.
 - the Flink result topics: the sinks' columns (flink_jobs).
 
 A spec that names a column its input lacks is refused before anything is
@@ -28,7 +29,7 @@ from pipeline.backfill.tables import TABLES as EXPORT_TABLES
 from pipeline.config import Config
 
 # Added by the reader to every signed fact (pipeline/cdc/facts.py).
-FACT_META = ("_sign", "_op", "_lsn", "_commit_ms")
+FACT_META = ("_sign", "_op", "_lsn", "_commit_lsn", "_commit_ms")
 CENTS_SUFFIX = "_cents"
 
 
