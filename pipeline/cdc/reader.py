@@ -113,13 +113,7 @@ class Reader:
     # ---- setup ----
 
     def _connect_replication(self) -> psycopg.Connection:
-        try:
-            return psycopg.connect(self.pg.dsn(), autocommit=True, replication="database", options=SESSION_OPTIONS)
-        except psycopg.OperationalError as exc:
-            if "replication" in str(exc) and ("permission" in str(exc) or "must be" in str(exc)):
-                raise CdcError(f"role {self.pg.user} may not open replication connections: "
-                               f"ALTER ROLE {self.pg.user} WITH REPLICATION; ({exc})") from None
-            raise
+        return slots.connect_replication(self.pg, SESSION_OPTIONS)
 
     def prepare(self) -> list[TableInfo]:
         """Checks, publication, topics; everything that can fail with an operator-fixable error."""
