@@ -328,6 +328,17 @@ def _cmd_druid_reset(args, config) -> None:
           accept_loss=args.accept_loss)
 
 
+def _cmd_druid_backfill(args, config) -> None:
+    from pipeline.druid.backfill import Options, backfill
+
+    result = backfill(config, args.datasource, args.bucket or config.aws.s3_bucket, args.prefix,
+                      Options(concurrency=args.concurrency, task_timeout_s=args.task_timeout))
+    skipped = f", {len(result.skipped)} loaded before" if result.skipped else ""
+    print(f"{result.datasource}: {result.rows} history rows in {len(result.loaded)} months{skipped}, "
+          f"{result.rows_per_s:,.0f} rows/s; the stream adds the facts from LSN {result.cutover_lsn} on "
+          f"({result.seconds:.1f} s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
     parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
@@ -430,6 +441,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-loss", action="store_true",
                    help="reset even when retention already removed the topic's first records")
     p.set_defaults(func=_cmd_druid_reset, needs=("druid-coordinator", "kafka"))
+    p = druid_sub.add_parser("backfill", help="load a datasource's history from a JSON history export on S3 and "
+                                              "cut its stream over at the export's LSN (resumable)")
+    p.add_argument("--datasource", default="transactions", help="a datasource fed by signed facts")
+    p.add_argument("--bucket", help="default: [aws] s3_bucket")
+    p.add_argument("--prefix", type=non_empty, default="backfill", help="the export's key prefix")
+    p.add_argument("--concurrency", type=POSITIVE_INT, default=1,
+                   help="maxNumConcurrentSubTasks of each month's task (1: the task reads alone, one slot)")
+    p.add_argument("--task-timeout", type=POSITIVE, default=3600.0, help="seconds one month's task may take")
+    p.set_defaults(func=_cmd_druid_backfill, needs=("druid-coordinator", "kafka", "aws"))
 
     p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
     bench = p.add_subparsers(dest="bench", required=True)

@@ -94,8 +94,16 @@ class Druid:
     def submit_task(self, task: dict) -> str:
         return self._call("POST", f"{self.config.overlord}/druid/indexer/v1/task", task)["task"]
 
-    def task_status(self, task_id: str) -> dict:
-        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/status")
+    def task_status(self, task_id: str) -> dict | None:
+        """{"statusCode": RUNNING | SUCCESS | FAILED, "errorMsg": ..., ...}; None: Druid knows no such task."""
+        reply = self._call("GET", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/status",
+                           ok_missing=True)
+        return (reply or {}).get("status")
+
+    def task_reports(self, task_id: str) -> dict | None:
+        """A finished task's reports (row counts, errors); None when it has none."""
+        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/reports",
+                          ok_missing=True)
 
     # ---- segments and rules (coordinator) ----
 

@@ -38,6 +38,7 @@ class Input:
     topic: str  # template, with placeholders
     columns: frozenset[str]
     written_by: str
+    table: str | None = None  # signed facts: the table, whose history export can backfill the datasource
 
 
 PLACEHOLDERS = ("kafka.bootstrap", "cdc.topic_prefix", "flink.windows_topic", "flink.alerts_topic",
@@ -67,7 +68,7 @@ def _fact_columns(table) -> frozenset[str]:
 def known() -> dict[str, Input]:
     """Topic template -> its input contract."""
     found = {f"${{cdc.topic_prefix}}.facts.{t.name}": Input(f"${{cdc.topic_prefix}}.facts.{t.name}", _fact_columns(t),
-                                                            "the CDC reader (signed facts)")
+                                                            "the CDC reader (signed facts)", t.name)
              for t in EXPORT_TABLES}
     for template, columns, job in (("${flink.windows_topic}", WINDOWS_COLUMNS, "the Flink windows job"),
                                    ("${flink.health_topic}", HEALTH_COLUMNS, "the Flink health job"),
