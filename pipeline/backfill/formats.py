@@ -21,7 +21,6 @@ import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -95,16 +94,16 @@ def iso_utc(value: datetime | None) -> str | None:
 def fact(table: ExportTable, values: Sequence, meta: dict[str, Any]) -> dict[str, Any]:
     """One exported row as the reader's signed fact of it: its fields, then `meta` (_sign, _op, ...).
 
-    Money is read as Postgres's decimal text and its cents computed as the reader computes them
-    (pipeline/money.py: from the digits, never rounded)."""
+    Money is read as Postgres's decimal text and its cents taken from its digits (pipeline/money.py:
+    exact, never rounded)."""
     row: dict[str, Any] = {}
     for column, value in zip(table.columns, values):
         if column.kind == "money":
             row[column.name[: -len(CENTS_SUFFIX)]] = value
             if value is not None:
                 try:
-                    row[column.name] = money.cents(Decimal(value))
-                except ValueError:
+                    row[column.name] = money.cents_of_text(value)
+                except (ValueError, ArithmeticError):
                     raise BackfillError(f"{table.name}.{column.name[: -len(CENTS_SUFFIX)]} holds {value!r}, not a "
                                         "whole number of cents: the export never rounds money; fix the data") \
                         from None

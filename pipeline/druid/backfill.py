@@ -182,7 +182,11 @@ def backfill(config: Config, datasource: str, bucket: str, prefix: str, options:
         state = State(name, cut.lsn)
     result = BackfillResult(name, cut.lsn, cut_over=not state.cut_over)
     if not state.cut_over:
-        _cut_over(druid, spec, values, config, cut, options, say)
+        try:
+            _cut_over(druid, spec, values, config, cut, options, say)
+        except DruidError as exc:
+            raise DruidError(f"cutting {name} over to LSN {cut.lsn_text} failed: {exc}. No history was loaded; "
+                             "run the backfill again: it starts over at the cutover") from None
         state.cut_over = True
         store.save(state)
     bar = tqdm(total=len(periods), unit="month", desc=name, disable=not progress)
