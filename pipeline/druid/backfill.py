@@ -235,7 +235,7 @@ def _cut_over(druid: Druid, spec: DatasourceSpec, values: dict[str, str], config
     name, topic = spec.datasource(config.druid.datasource_prefix), spec.topic(values)
     cutover.check_topic(config.kafka.bootstrap, topic, cut)
     drain(druid, name, options.drain_timeout_s, say)
-    kill = drop_segments(druid, name, say)
+    kill = drop_segments(druid, name, say, options.drain_timeout_s)
     _wait(druid, kill, f"the kill task dropping {name}'s segments", options.drain_timeout_s, options.poll_s)
     # Suspended until the history is in (backfill()); its offsets forgotten, so it starts from the earliest.
     druid.submit({**with_marker(cutover.applied(spec.render(values, config.druid.datasource_prefix), cut)),

@@ -21,6 +21,7 @@ empties a datasource with the same two steps.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Callable
 
 from pipeline import log
@@ -45,11 +46,15 @@ def drain(druid: Druid, datasource: str, timeout_s: float, say: Callable[[str], 
         time.sleep(1)
 
 
-def drop_segments(druid: Druid, datasource: str, say: Callable[[str], None]) -> str:
-    """Every segment stops being served at once, and a kill task deletes them from deep storage; returns its id."""
+def drop_segments(druid: Druid, datasource: str, say: Callable[[str], None],
+                  patience_s: float = 600) -> str:
+    """Every segment stops being served at once, and a kill task deletes them from deep storage; returns its id.
+    Right after `drain` the overlord may still be busy with the finished tasks' locks: the kill task's
+    submission waits for it up to `patience_s`."""
     say(f"dropping every segment of {datasource}")
     druid.mark_unused(datasource)
-    return druid.submit_task({"type": "kill", "dataSource": datasource, "interval": ALL_TIME})
+    return druid.submit_task({"type": "kill", "id": f"cdc_olap_kill_{datasource}_{uuid.uuid4().hex[:8]}",
+                              "dataSource": datasource, "interval": ALL_TIME}, patience_s)
 
 
 def reset(druid: Druid, datasource: str, topic: str, bootstrap: str, *, accept_loss: bool = False,
@@ -69,7 +74,7 @@ def reset(druid: Druid, datasource: str, topic: str, bootstrap: str, *, accept_l
             f"{topic} no longer holds its first records (retention removed offsets below {trimmed} by partition): "
             f"a re-read would miss that history. Rebuild it with the history backfill, or pass --accept-loss")
     drain(druid, datasource, timeout_s, say)
-    drop_segments(druid, datasource, say)
+    drop_segments(druid, datasource, say, timeout_s)
     druid.reset_offsets(datasource)
     druid.resume(datasource)
     _log.info("druid.reset", datasource=datasource, topic=topic)
