@@ -16,6 +16,7 @@ from pipeline.config import ConfigError, load_config
 from pipeline.stack.errors import StackError
 from flink_jobs.fraud.rules import RulesError
 from flink_jobs.health.weights import WeightsError
+from pipeline.backfill.errors import BackfillError
 from pipeline.druid.client import DruidError
 from pipeline.druid.specs import SpecError
 
@@ -240,10 +241,14 @@ def _cmd_history(args, config) -> None:
 def _cmd_history_export(args, config) -> None:
     from pipeline.backfill.export import export
 
+    from pipeline.cdc.pgoutput import format_lsn
+
     result = export(config.postgres, config.aws, bucket=args.bucket or config.aws.s3_bucket, prefix=args.prefix,
-                    partition=args.partition, until=args.until)
-    print(f"{sum(result.rows.values())} rows ({', '.join(f'{k} {v}' for k, v in result.rows.items())}) up to "
-          f"{result.until.isoformat()} in {len(result.files)} files under s3://{result.bucket}/{result.prefix}/ "
+                    partition=args.partition, until=args.until, file_format=args.format)
+    upto = f"as of LSN {format_lsn(result.cutover_lsn)} (cutover_lsn {result.cutover_lsn})" \
+        if result.cutover_lsn is not None else f"up to {result.until.isoformat()}"
+    print(f"{sum(result.rows.values())} rows ({', '.join(f'{k} {v}' for k, v in result.rows.items())}) {upto} "
+          f"in {len(result.files)} {result.format} files under s3://{result.bucket}/{result.prefix}/ "
           f"in {result.seconds:.1f} s = {result.rows_per_s:,.0f} rows/s")
 
 
@@ -345,6 +350,17 @@ def _cmd_druid_reset(args, config) -> None:
           accept_loss=args.accept_loss)
 
 
+def _cmd_druid_backfill(args, config) -> None:
+    from pipeline.druid.backfill import Options, backfill
+
+    result = backfill(config, args.datasource, args.bucket or config.aws.s3_bucket, args.prefix,
+                      Options(concurrency=args.concurrency, task_timeout_s=args.task_timeout))
+    skipped = f", {len(result.skipped)} loaded before" if result.skipped else ""
+    print(f"{result.datasource}: {result.rows} history rows in {len(result.loaded)} months{skipped}, "
+          f"{result.rows_per_s:,.0f} rows/s; the stream adds the facts from LSN {result.cutover_lsn} on "
+          f"({result.seconds:.1f} s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-olap", description="CDC analytics platform: local stack and jobs")
     parser.add_argument("--config", help="config file (default: cdc-olap.toml at the project root)")
@@ -397,11 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customers", type=POSITIVE_INT, default=2000, help="customers to seed if the database is empty")
     p.set_defaults(func=_cmd_history, needs=("postgres",))
     history_sub = p.add_subparsers(dest="history", required=False)
-    p = history_sub.add_parser("export", help="the tables as Parquet on S3 (month/day partitions) for Druid backfill")
+    p = history_sub.add_parser("export", help="the tables as files on S3 (month/day partitions): Parquet, or JSON "
+                                              "signed facts for `cdc-olap druid backfill`")
     p.add_argument("--bucket", help="default: [aws] s3_bucket")
     p.add_argument("--prefix", type=non_empty, default="backfill", help="key prefix; everything under it is replaced")
-    p.add_argument("--partition", choices=("month", "day"), default="month", help="one file per UTC month or day")
-    p.add_argument("--until", type=timestamp, help="cut-off (ISO 8601 with offset); default: the export's snapshot time")
+    p.add_argument("--partition", choices=("month", "day"), default="month", help="files per UTC month or day")
+    p.add_argument("--format", choices=("parquet", "json"), default="parquet",
+                   help="json: gzip'ed JSON lines in the signed facts' format, as of a replication slot's "
+                        "consistent point (the manifest's cutover_lsn), for `cdc-olap druid backfill`")
+    p.add_argument("--until", type=timestamp, help="parquet only: cut-off (ISO 8601 with offset); default: the "
+                                                   "export's snapshot time")
     p.set_defaults(func=_cmd_history_export, needs=("postgres", "aws"))
 
     p = sub.add_parser("reporting", help="the legacy reporting layer in Postgres")
@@ -446,6 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-loss", action="store_true",
                    help="reset even when retention already removed the topic's first records")
     p.set_defaults(func=_cmd_druid_reset, needs=("druid-coordinator", "kafka"))
+    p = druid_sub.add_parser("backfill", help="load a datasource's history from a JSON history export on S3 and "
+                                              "cut its stream over at the export's LSN (resumable)")
+    p.add_argument("--datasource", default="transactions", help="a datasource fed by signed facts")
+    p.add_argument("--bucket", help="default: [aws] s3_bucket")
+    p.add_argument("--prefix", type=non_empty, default="backfill", help="the export's key prefix")
+    p.add_argument("--concurrency", type=POSITIVE_INT, default=1,
+                   help="maxNumConcurrentSubTasks of each month's task (1: the task reads alone, one slot)")
+    p.add_argument("--task-timeout", type=POSITIVE, default=3600.0, help="seconds one month's task may take")
+    p.set_defaults(func=_cmd_druid_backfill, needs=("druid-coordinator", "kafka", "aws"))
 
     p = sub.add_parser("bench", help="benchmarks that print (and optionally save) their figures")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -511,7 +541,7 @@ def main(argv: list[str] | None = None) -> None:
         # The services the command declared it needs, before it starts anything of its own.
         reachability.require(config, getattr(args, "needs", ()))
         args.func(args, config)
-    except (ConfigError, StackError, RulesError, WeightsError, DruidError, SpecError,
+    except (ConfigError, StackError, RulesError, WeightsError, DruidError, SpecError, BackfillError,
             reachability.Unreachable) as exc:
         _fail(exc)
     except KeyboardInterrupt:

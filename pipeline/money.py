@@ -43,6 +43,17 @@ def cents(amount: Decimal) -> int:
     return -value if sign else value
 
 
+def cents_of_text(text: str) -> int:
+    """cents(Decimal(text)) for a decimal as Postgres prints it. A NUMERIC(18,2) value always has two
+    places ("-12.30"), and then its cents are its digits: read straight from the text, which is several
+    times faster (the history export does this per row); any other shape goes through cents()."""
+    if len(text) > 3 and text[-3] == "." and text[-2:].isdigit():
+        head = text[:-3]
+        if head.lstrip("-").isdigit():
+            return int(head + text[-2:])
+    return cents(Decimal(text))
+
+
 def currency(code: Any) -> str:
     if code not in CURRENCIES:
         raise ValueError(f"unknown currency {code!r}; the system holds {', '.join(CURRENCIES)}")

@@ -1,1 +1,2 @@
-"""Batch backfill of the analytics side: the system of record's past, as Parquet on S3, for Druid batch ingestion."""
+"""Batch backfill of the analytics side: the system of record's past on S3 (Parquet, or JSON signed facts as of a
+WAL position), for Druid batch ingestion (pipeline/druid/backfill.py)."""

@@ -5,6 +5,13 @@ column, int64: every currency here, JPY included, is stored with two decimals)
 next to its currency, so no float ever touches it. Times leave as UTC
 microseconds (Parquet TIMESTAMP(MICROS, UTC)), converted in SQL so the client
 never interprets a time zone.
+
+In the JSON format a row is a signed fact, as the CDC reader writes it
+(pipeline/cdc/facts.py), so that Druid's batch ingestion can use a
+datasource's dataSchema verbatim: each column is read as Postgres holds it
+(`source`) and becomes the fields its fact has (`kind`, pipeline/backfill/formats.py):
+a money column its decimal string and its `<column>_cents`, a time an ISO-8601
+UTC string with six fractional digits, anything else its JSON value.
 """
 
 from __future__ import annotations
@@ -19,16 +26,18 @@ UTC_MICROS = pa.timestamp("us", tz="UTC")
 @dataclass(frozen=True)
 class Column:
     name: str
-    sql: str  # expression over the table
+    sql: str  # the Parquet value: an expression over the table
     type: pa.DataType
+    kind: str = "plain"  # plain | money | utc: which fields it becomes in a JSON export's fact
+    source: str = ""  # the JSON export reads this expression ("" = sql)
 
 
 def money(column: str) -> Column:
-    return Column(f"{column}_cents", f"({column} * 100)::bigint", pa.int64())
+    return Column(f"{column}_cents", f"({column} * 100)::bigint", pa.int64(), "money", f"{column}::text")
 
 
 def utc(column: str) -> Column:
-    return Column(column, f"(extract(epoch FROM {column}) * 1000000)::bigint", UTC_MICROS)
+    return Column(column, f"(extract(epoch FROM {column}) * 1000000)::bigint", UTC_MICROS, "utc", column)
 
 
 def plain(column: str, type_: pa.DataType) -> Column:

@@ -15,8 +15,13 @@ partition, so exactly-once and per-key order hold for them as for the events.
 
 A fact is the row exactly as the event carries it (masking applied), then
 `<column>_cents` for each NUMERIC column whose value is not null and not
-masked, and the meta fields `_sign`, `_op`, `_lsn`, `_commit_ms` (the
-change's `source.lsn` and `source.ts_ms`). Cents are exact (money is
+masked, and the meta fields `_sign`, `_op`, `_lsn`, `_commit_lsn`,
+`_commit_ms` (the change's `source.lsn`, its transaction's commit LSN and
+`source.ts_ms`). `_commit_lsn` orders facts against a point in the WAL: the
+history backfill (pipeline/druid/backfill.py) loads Postgres as of a slot's
+consistent point, and the stream then adds only the facts of transactions
+committed from that point on. A snapshot row's commit LSN is the reader's own
+slot's consistent point: the snapshot is the data as of there. Cents are exact (money is
 NUMERIC(18,2), pipeline/money.py): a value that is not a whole number of cents
 stops the reader, like a NaN does (rows.py), rather than be rounded.
 
@@ -39,8 +44,8 @@ from pipeline.cdc.errors import CdcError
 from pipeline.cdc.pgoutput import format_lsn
 from pipeline.cdc.rows import RowCodec, TableShape
 
-SIGN, OP, LSN, COMMIT_MS = "_sign", "_op", "_lsn", "_commit_ms"
-META = (SIGN, OP, LSN, COMMIT_MS)
+SIGN, OP, LSN, COMMIT_LSN, COMMIT_MS = "_sign", "_op", "_lsn", "_commit_lsn", "_commit_ms"
+META = (SIGN, OP, LSN, COMMIT_LSN, COMMIT_MS)
 CENTS_SUFFIX = "_cents"
 NUMERIC_OID = 1700
 TRUNCATE_REFUSED = "TRUNCATE_NOT_RETRACTABLE"  # the reason a refused truncate's dead letter gives
@@ -114,13 +119,15 @@ class SignedFacts:
                               if oid == NUMERIC_OID and column not in codec.masks)
         return cls(shape.qualified, shape.name, topic, shape.key, money_columns)
 
-    def records(self, op: str, lsn: int, commit_ms: int, before: dict[str, Any] | None,
+    def records(self, op: str, lsn: int, commit_lsn: int, commit_ms: int, before: dict[str, Any] | None,
                 after: dict[str, Any] | None) -> list[bytes]:
-        """The facts of one change (its rows as the event carries them), in sending order."""
+        """The facts of one change (its rows as the event carries them), in sending order. `commit_lsn`:
+        where its transaction's commit record starts (pgoutput's Begin final LSN)."""
         rows = {"before": before, "after": after}
-        return [self._fact(rows[side], sign, op, lsn, commit_ms) for side, sign in _FACTS.get(op, ())]
+        return [self._fact(rows[side], sign, op, lsn, commit_lsn, commit_ms) for side, sign in _FACTS.get(op, ())]
 
-    def _fact(self, row: dict[str, Any] | None, sign: int, op: str, lsn: int, commit_ms: int) -> bytes:
+    def _fact(self, row: dict[str, Any] | None, sign: int, op: str, lsn: int, commit_lsn: int,
+              commit_ms: int) -> bytes:
         if row is None:
             raise CdcError(f"{self.table}: a change (op {op}) at LSN {format_lsn(lsn)} came without the row its "
                            f"{sign:+d} fact needs; the table must have REPLICA IDENTITY FULL")
@@ -129,7 +136,7 @@ class SignedFacts:
             value = row.get(column)
             if value is not None:
                 fact[field] = self._cents(column, value, row, lsn)
-        fact[SIGN], fact[OP], fact[LSN], fact[COMMIT_MS] = sign, op, lsn, commit_ms
+        fact[SIGN], fact[OP], fact[LSN], fact[COMMIT_LSN], fact[COMMIT_MS] = sign, op, lsn, commit_lsn, commit_ms
         return orjson.dumps(fact)
 
     def _cents(self, column: str, value: Any, row: dict[str, Any], lsn: int) -> int:

@@ -113,13 +113,7 @@ class Reader:
     # ---- setup ----
 
     def _connect_replication(self) -> psycopg.Connection:
-        try:
-            return psycopg.connect(self.pg.dsn(), autocommit=True, replication="database", options=SESSION_OPTIONS)
-        except psycopg.OperationalError as exc:
-            if "replication" in str(exc) and ("permission" in str(exc) or "must be" in str(exc)):
-                raise CdcError(f"role {self.pg.user} may not open replication connections: "
-                               f"ALTER ROLE {self.pg.user} WITH REPLICATION; ({exc})") from None
-            raise
+        return slots.connect_replication(self.pg, SESSION_OPTIONS)
 
     def prepare(self) -> list[TableInfo]:
         """Checks, publication, topics; everything that can fail with an operator-fixable error."""
@@ -349,6 +343,10 @@ class Reader:
         self.metrics.phase = "snapshot"
         source = self.envelope.source(ts_us=time.time_ns() // 1000, txid=None, snapshot="true")
         started = time.monotonic()
+
+        # The snapshot is the data as of the slot's consistent point: that is its rows' commit LSN
+        # (their signed facts' _commit_lsn), as a transaction's is its commit record's.
+        self._final_lsn = lsn
 
         def emit(info: TableInfo, values: tuple) -> None:
             table = self._tables[info.shape.qualified]
@@ -716,7 +714,8 @@ class Reader:
         if op == "d" and self.cdc.tombstones:
             self._produce(table.topic, key, None, partition)
         if table.facts is not None:
-            self._send_facts(table.facts, key, partition, op, lsn, source["ts_ms"], before, after)
+            self._send_facts(table.facts, key, partition, op, lsn, self._final_lsn, source["ts_ms"], before,
+                             after)
         metrics = self.metrics
         metrics.events += 1
         metrics.bytes += len(value)
@@ -729,9 +728,9 @@ class Reader:
         return next((self._divert[(t, key, lsn, op)] for t in topics if (t, key, lsn, op) in self._divert), None)
 
     def _send_facts(self, signed: SignedFacts, key: bytes, partition: int | None, op: str, lsn: int,
-                    commit_ms: int, before: dict | None, after: dict | None) -> None:
+                    commit_lsn: int, commit_ms: int, before: dict | None, after: dict | None) -> None:
         """A change's signed facts, after its event, in its Kafka transaction, with its key and partition."""
-        records = signed.records(op, lsn, commit_ms, before, after)
+        records = signed.records(op, lsn, commit_lsn, commit_ms, before, after)
         for record in records:
             try:
                 self._produce(signed.topic, key, record, partition)

@@ -14,6 +14,7 @@ from psycopg import sql
 
 from pipeline.cdc.catalog import CdcError
 from pipeline.cdc.pgoutput import parse_lsn
+from pipeline.config import PostgresConfig
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,25 @@ def check_slot(info: SlotInfo, database: str) -> None:
                        "set [cdc] slot to a name of its own")
 
 
-def create_slot(repl: psycopg.Connection, name: str, *, export_snapshot: bool) -> CreatedSlot:
+def connect_replication(pg: PostgresConfig, options: str = "") -> psycopg.Connection:
+    """A replication connection (for slots and streaming), or an error that says how to allow it."""
+    try:
+        return psycopg.connect(pg.dsn(), autocommit=True, replication="database", options=options)
+    except psycopg.OperationalError as exc:
+        if "replication" in str(exc) and ("permission" in str(exc) or "must be" in str(exc)):
+            raise CdcError(f"role {pg.user} may not open replication connections: "
+                           f"ALTER ROLE {pg.user} WITH REPLICATION; ({exc})") from None
+        raise
+
+
+def create_slot(repl: psycopg.Connection, name: str, *, export_snapshot: bool, temporary: bool = False) -> CreatedSlot:
     """On a replication connection. With export, the snapshot stays importable (SET TRANSACTION
-    SNAPSHOT) until this connection runs its next command: take the snapshot before streaming."""
+    SNAPSHOT) until this connection runs its next command: take the snapshot before streaming.
+    A temporary slot is dropped when the connection ends (or fails): for a consistent point only
+    (the history export's), never for streaming that must survive a restart."""
     mode = "export" if export_snapshot else "nothing"
-    row = repl.execute(f"CREATE_REPLICATION_SLOT {sql.Identifier(name).as_string(repl)} LOGICAL pgoutput "
+    kind = " TEMPORARY" if temporary else ""
+    row = repl.execute(f"CREATE_REPLICATION_SLOT {sql.Identifier(name).as_string(repl)}{kind} LOGICAL pgoutput "
                        f"(SNAPSHOT '{mode}')").fetchone()
     return CreatedSlot(parse_lsn(row[1]), row[2])
 

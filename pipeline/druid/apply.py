@@ -5,7 +5,9 @@ it with the file would always differ. Instead each applied spec carries, in
 its `context`, the canonical JSON of what was applied (`cdc_olap.applied`):
 the next `diff` compares the file, rendered for this configuration, with
 exactly that, and shows a unified diff of the two. A supervisor that was
-not applied by this tool shows as a replacement.
+not applied by this tool shows as a replacement. A supervisor holding a
+history backfill's cutover keeps it: the file is rendered with its filter
+and context added (pipeline/druid/cutover.py).
 
 Nothing half-applied: every file is read and checked, every topic it reads
 must exist, and only then is anything submitted; if a submission fails, the
@@ -21,8 +23,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pipeline import log
+from pipeline.druid import cutover
 from pipeline.druid.client import Druid, DruidError
-from pipeline.druid.reset import drop_rows, quiesce
+from pipeline.druid.reset import drain, drop_segments
 from pipeline.druid.specs import DatasourceSpec, SpecError
 
 _log = log.get("druid")
@@ -62,8 +65,9 @@ def _applied(running: dict | None) -> str | None:
 def plan(druid: Druid, specs: list[DatasourceSpec], values: dict[str, str], prefix: str = "") -> list[Change]:
     changes = []
     for spec in specs:
-        desired = spec.render(values, prefix)
         running = druid.supervisor_spec(spec.datasource(prefix))
+        # A backfilled datasource keeps its cutover whatever the file says (pipeline/druid/cutover.py).
+        desired = cutover.kept(running, spec.render(values, prefix))
         applied = _applied(running)
         text = canonical(desired)
         if running is None:
@@ -119,8 +123,11 @@ def apply(druid: Druid, changes: list[Change], on_applied: Callable[[Change], No
 def _reindex(druid: Druid, name: str, submitted: dict) -> None:
     """The datasource emptied, then filled again from the start of the topic `submitted` reads."""
     _log.info("druid.reindex", datasource=name, topic=_topic(submitted))
-    quiesce(druid, name)
-    drop_rows(druid, name)
+    def say(line: str) -> None:
+        _log.info("druid.reindex_step", datasource=name, step=line)
+
+    drain(druid, name, 600, say)
+    drop_segments(druid, name, say)
     druid.reset_offsets(name)
     druid.submit(submitted)
 

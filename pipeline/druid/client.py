@@ -93,11 +93,32 @@ class Druid:
         self._call("POST", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/shutdown",
                    ok_missing=True)
 
-    def submit_task(self, task: dict) -> str:
-        return self._call("POST", f"{self.config.overlord}/druid/indexer/v1/task", task)["task"]
+    def submit_task(self, task: dict, patience_s: float = 90.0) -> str:
+        """Submit a task; returns its id. A task that names its own `id` is submitted again after a timeout,
+        for up to `patience_s`: an overlord still writing a finished task's locks to its metadata store
+        (Derby locally: ~150 ms a lock, one lock per day a stream task wrote) answers nothing until done,
+        and may accept the task after the client gave up. Druid's "already exists" then means that an
+        earlier attempt got through."""
+        url, deadline = f"{self.config.overlord}/druid/indexer/v1/task", time.monotonic() + patience_s
+        while True:
+            try:
+                return self._call("POST", url, task)["task"]
+            except DruidError as exc:
+                if "id" in task and "already exists" in str(exc):
+                    return task["id"]
+                if "id" not in task or "Timeout" not in str(exc) or time.monotonic() > deadline:
+                    raise
 
-    def task_status(self, task_id: str) -> dict:
-        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/status")
+    def task_status(self, task_id: str) -> dict | None:
+        """{"statusCode": RUNNING | SUCCESS | FAILED, "errorMsg": ..., ...}; None: Druid knows no such task."""
+        reply = self._call("GET", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/status",
+                           ok_missing=True)
+        return (reply or {}).get("status")
+
+    def task_reports(self, task_id: str) -> dict | None:
+        """A finished task's reports (row counts, errors); None when it has none."""
+        return self._call("GET", f"{self.config.overlord}/druid/indexer/v1/task/{quote(task_id, safe='')}/reports",
+                          ok_missing=True)
 
     # ---- segments and rules (coordinator) ----
 

@@ -8,9 +8,10 @@ from the code that writes them:
 - `<prefix>.facts.<table>`: the CDC reader's signed facts (docs/cdc.md,
   "Signed facts for Druid"): the row's columns as the change event carries
   them, `<money>_cents` as exact integers, and `_sign`, `_op`, `_lsn`,
-  `_commit_ms`. The column names are the history export's
-  (pipeline/backfill/tables.py), so the batch backfill and the stream fill a
-  datasource with the same columns.
+  `_commit_lsn`, `_commit_ms`. The column names are the history export's
+  (pipeline/backfill/tables.py), whose JSON files are rows in this same
+  format, so the batch backfill and the stream fill a datasource with the
+  same columns and the same dataSchema.
 - the Flink result topics: the sinks' columns (flink_jobs). The windows and
   health jobs write to a topic of their SQL's version
   (`analytics.tx_windows.v<version>`), so `${flink.windows_topic}` is the
@@ -34,7 +35,7 @@ from pipeline.backfill.tables import TABLES as EXPORT_TABLES
 from pipeline.config import Config
 
 # Added by the reader to every signed fact (pipeline/cdc/facts.py).
-FACT_META = ("_sign", "_op", "_lsn", "_commit_ms")
+FACT_META = ("_sign", "_op", "_lsn", "_commit_lsn", "_commit_ms")
 CENTS_SUFFIX = "_cents"
 
 
@@ -43,6 +44,7 @@ class Input:
     topic: str  # template, with placeholders
     columns: frozenset[str]
     written_by: str
+    table: str | None = None  # signed facts: the table, whose history export can backfill the datasource
 
 
 PLACEHOLDERS = ("kafka.bootstrap", "cdc.topic_prefix", "flink.windows_topic", "flink.alerts_topic",
@@ -73,7 +75,7 @@ def _fact_columns(table) -> frozenset[str]:
 def known() -> dict[str, Input]:
     """Topic template -> its input contract."""
     found = {f"${{cdc.topic_prefix}}.facts.{t.name}": Input(f"${{cdc.topic_prefix}}.facts.{t.name}", _fact_columns(t),
-                                                            "the CDC reader (signed facts)")
+                                                            "the CDC reader (signed facts)", t.name)
              for t in EXPORT_TABLES}
     for template, columns, job in (("${flink.windows_topic}", WINDOWS_COLUMNS, "the Flink windows job"),
                                    ("${flink.health_topic}", HEALTH_COLUMNS, "the Flink health job"),

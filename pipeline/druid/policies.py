@@ -6,11 +6,9 @@ Retention: finance's datasources (transactions, ledger, disputes) load forever
 (the reports reach 14 months back and audits further); the Flink results keep
 about 13 months. Compaction: streaming appends small segments per task (and a
 late change, a reversal or a dispute 90 days on, adds a small segment to an
-old day); auto-compaction rewrites each day into few segments once it is older
-than `skipOffsetFromLatest`. The supervisors and the compaction both take
-concurrent locks (`useConcurrentLocks`): a late append into a day being
-compacted is kept, not refused or lost, and compaction is not revoked by the
-streaming tasks' higher priority.
+old interval); auto-compaction rewrites each interval into few segments once
+it is older than `skipOffsetFromLatest`. Default locks, not concurrent ones:
+docs/druid.md, "Late data, segments and retention", says why.
 
 Both are applied by `cdc-olap druid apply` after the supervisors, compared
 with what Druid holds first (a no-op when equal).

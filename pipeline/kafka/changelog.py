@@ -42,6 +42,30 @@ def partition_ends(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def partition_starts(bootstrap: str, topic: str) -> dict[int, int]:
+    """partition -> earliest offset still held (above 0 once retention has deleted the first records)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return {tp.partition: off for tp, off in consumer.beginning_offsets(parts).items()} if parts else {}
+    finally:
+        consumer.close()
+
+
+def first_records(bootstrap: str, topic: str, timeout_s: float = 60.0) -> dict[int, Record]:
+    """partition -> the first committed record it still holds (partitions holding none are left out)."""
+    found: dict[int, Record] = {}
+    ends = partition_ends(bootstrap, topic)
+    wanted = {p for p, end in ends.items() if end > 0}
+    records = read_range(bootstrap, topic, partition_starts(bootstrap, topic), ends, timeout_s)
+    for record in records:
+        found.setdefault(record.partition, record)
+        if set(found) == wanted:
+            records.close()  # the rest is not needed: stop reading
+            break
+    return found
+
+
 def end_offsets(bootstrap: str, topic: str) -> int:
     """Total records in a topic (sum of partition end offsets)."""
     return sum(partition_ends(bootstrap, topic).values())

@@ -47,3 +47,15 @@ def test_cents_are_exact_at_any_size(amount, expected):
 def test_cents_refuse_what_is_not_whole_cents(amount):
     with pytest.raises(ValueError, match="whole number of cents|not an amount"):
         money.cents(Decimal(amount))
+
+
+@pytest.mark.parametrize("text", ["12.30", "-12.30", "0.00", "-0.01", "9999999999999999.99", "7", "3.500", "1e2",
+                                  "-.50", "0.1"])
+def test_cents_of_text_equal_cents_of_the_decimal(text):
+    assert money.cents_of_text(text) == money.cents(Decimal(text))
+
+
+@pytest.mark.parametrize("text", ["1.005", "12.3-0", "NaN"])
+def test_cents_of_text_refuse_what_cents_refuses(text):
+    with pytest.raises((ValueError, ArithmeticError)):
+        money.cents_of_text(text)

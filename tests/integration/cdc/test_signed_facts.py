@@ -90,6 +90,11 @@ def test_each_fact_belongs_to_its_change_event(run):
         change = events.get((json.dumps(r.key, sort_keys=True), f["_lsn"], f["_op"]))
         assert change is not None, f"fact {f} has no change event with its key, LSN and op"
         assert r.partition == change.partition and f["_commit_ms"] == change.value["source"]["ts_ms"]
+        # A snapshot row is as of the slot's consistent point (its source.lsn); a change, as of its
+        # transaction's commit (the commit LSN in its transaction id, xid:commit_lsn).
+        commit_lsn = change.value["source"]["lsn"] if f["_op"] == "r" else \
+            int(change.value["transaction"]["id"].split(":")[1])
+        assert f["_commit_lsn"] == commit_lsn >= f["_lsn"]
         row = change.value["after"] if f["_sign"] == 1 else change.value["before"]
         assert {k: v for k, v in f.items() if not k.startswith("_") and k != "amount_cents"} == row
         assert f["amount_cents"] == int(Decimal(row["amount"]) * 100)

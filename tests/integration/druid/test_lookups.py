@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from pipeline.druid import apply_all, lookup_sync
-from tests.integration.druid import fintech
+from traffic import start_fintech
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def synced(fresh_database, cdc_reader, druid):
     pg = fresh_database
-    reader = fintech.start(pg, cdc_reader, druid, customers=20, merchants=5, seed=5)
+    reader = start_fintech(pg, cdc_reader, druid, customers=20, merchants=5, seed=5)
     sync = lookup_sync(druid.config)
     return pg, reader, sync
 

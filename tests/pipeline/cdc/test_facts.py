@@ -15,7 +15,7 @@ TOPIC = "fintech.facts.transactions"
 SHAPE = TableShape("public", "transactions",
                    ("transaction_id", "merchant_id", "amount", "fee", "currency", "status", "created_at"),
                    (20, 20, 1700, 1700, 1042, 25, 1184), (-1,) * 7, ("transaction_id",))
-LSN, COMMIT_MS = 31_862_960, 1_795_441_663_525
+LSN, COMMIT_LSN, COMMIT_MS = 31_862_960, 31_863_400, 1_795_441_663_525
 
 
 def _codec(shape: TableShape = SHAPE, mask: dict[str, str] | None = None) -> RowCodec:
@@ -28,7 +28,7 @@ def _row(amount: str | None = "12.30", status: str = "pending", merchant: str = 
 
 def _facts(op: str, before: dict | None, after: dict | None, codec: RowCodec | None = None) -> list[dict]:
     builder = facts.SignedFacts.of(codec or _codec(), TOPIC)
-    return [orjson.loads(r) for r in builder.records(op, LSN, COMMIT_MS, before, after)]
+    return [orjson.loads(r) for r in builder.records(op, LSN, COMMIT_LSN, COMMIT_MS, before, after)]
 
 
 @pytest.mark.parametrize("op", ["c", "r"])
@@ -36,7 +36,8 @@ def test_insert_and_snapshot_row_add_the_row(op):
     (fact,) = _facts(op, None, _row())
     assert fact == {"transaction_id": 42, "merchant_id": 7, "amount": "12.30", "fee": None, "currency": "USD",
                     "status": "pending", "created_at": "2026-06-30T21:59:59.500000Z", "amount_cents": 1230,
-                    "_sign": 1, "_op": op, "_lsn": LSN, "_commit_ms": COMMIT_MS}
+                    "_sign": 1, "_op": op, "_lsn": LSN, "_commit_lsn": COMMIT_LSN,
+                    "_commit_ms": COMMIT_MS}
 
 
 def test_update_retracts_the_old_row_then_adds_the_new():
@@ -44,6 +45,14 @@ def test_update_retracts_the_old_row_then_adds_the_new():
     assert (minus["_sign"], minus["status"], minus["merchant_id"], minus["amount_cents"]) == (-1, "pending", 7, 1230)
     assert (plus["_sign"], plus["status"], plus["merchant_id"], plus["amount_cents"]) == (1, "settled", 9, 1300)
     assert minus["_op"] == plus["_op"] == "u" and minus["_lsn"] == plus["_lsn"] == LSN
+
+
+def test_every_fact_of_a_change_carries_its_transactions_commit_lsn():
+    """The backfill's cutover compares it with a slot's consistent point (pipeline/druid/backfill.py)."""
+    changes = [("c", None, _row()), ("u", _row(), _row(status="settled")), ("d", _row(), None)]
+    found = [f for op, before, after in changes for f in _facts(op, before, after)]
+    assert len(found) == 4 and {f["_commit_lsn"] for f in found} == {COMMIT_LSN}
+    assert all(f["_lsn"] == LSN for f in found)  # the change's own position stays beside it
 
 
 def test_delete_retracts_the_old_row():
@@ -98,7 +107,7 @@ def test_masked_numeric_columns_get_no_cents():
 
 
 @pytest.mark.parametrize("column, oid", [("_sign", 23), ("_lsn", 20), ("_op", 25), ("_commit_ms", 20),
-                                         ("amount_cents", 20)])
+                                         ("_commit_lsn", 20), ("amount_cents", 20)])
 def test_a_column_named_like_a_fact_field_is_refused(column, oid):
     shape = TableShape("public", "transactions", SHAPE.columns + (column,), SHAPE.type_oids + (oid,), (-1,) * 8,
                        SHAPE.key)
@@ -114,7 +123,7 @@ def test_a_cents_named_column_without_its_numeric_is_no_clash():
     shape = TableShape("public", "transactions", ("transaction_id", "fee_cents", "amount"), (20, 20, 1700),
                        (-1,) * 3, ("transaction_id",))
     (fact,) = [orjson.loads(r) for r in facts.SignedFacts.of(_codec(shape), TOPIC).records(
-        "c", LSN, COMMIT_MS, None, _codec(shape).row(("1", "5", "1.00")))]
+        "c", LSN, COMMIT_LSN, COMMIT_MS, None, _codec(shape).row(("1", "5", "1.00")))]
     assert fact["fee_cents"] == 5 and fact["amount_cents"] == 100
 
 
@@ -143,7 +152,7 @@ def test_facts_and_their_table_topic_need_as_many_partitions():
 def test_a_refused_fact_is_recognised_as_its_change_on_the_resend():
     from pipeline.cdc.rejections import Rejection
 
-    (record,) = facts.SignedFacts.of(_codec(), TOPIC).records("d", LSN, COMMIT_MS, _row(), None)
+    (record,) = facts.SignedFacts.of(_codec(), TOPIC).records("d", LSN, COMMIT_LSN, COMMIT_MS, _row(), None)
     key = b'{"transaction_id":42}'
     rejection = Rejection.of_record(TOPIC, key, record, "TOPIC_AUTHORIZATION_FAILED", "not allowed")
     assert rejection.identity == (TOPIC, key, LSN, "d")  # what the reader's divert check looks up
