@@ -70,11 +70,36 @@ class Druid:
         """Create or replace a supervisor: Druid hands its running tasks over to the new spec."""
         self._call("POST", self._supervisor_url(), spec)
 
-    def suspend(self, sid: str) -> None:
-        self._call("POST", self._supervisor_url(sid, "suspend"))
+    def suspend(self, sid: str, patience_s: float = 300.0) -> None:
+        self._set_suspended(sid, True, patience_s)
 
-    def resume(self, sid: str) -> None:
-        self._call("POST", self._supervisor_url(sid, "resume"))
+    def resume(self, sid: str, patience_s: float = 300.0) -> None:
+        self._set_suspended(sid, False, patience_s)
+
+    def _set_suspended(self, sid: str, suspended: bool, patience_s: float) -> None:
+        """Suspend or resume, patiently: an overlord still deleting a finished task's locks from its
+        metadata store answers nothing for a while (Derby locally: ~100 s after a drained task that
+        wrote many intervals), and may carry out a request whose reply the client gave up on. After a
+        timeout the supervisor's state is read back before asking again."""
+        action, deadline = ("suspend" if suspended else "resume"), time.monotonic() + patience_s
+        while True:
+            try:
+                self._call("POST", self._supervisor_url(sid, action))
+                return
+            except DruidError as exc:
+                if "Timeout" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            while time.monotonic() < deadline:
+                try:
+                    if bool((self.supervisor_spec(sid) or {}).get("suspended")) == suspended:
+                        return
+                    break  # it answers, and the state is not there yet: ask again
+                except DruidError as exc:
+                    if "Timeout" not in str(exc):
+                        raise
+            if time.monotonic() > deadline:
+                raise DruidError(f"{action} {sid}: the overlord at {self.config.overlord} did not answer within "
+                                 f"{patience_s:.0f} s; check `cdc-olap druid status` and run the command again")
 
     def terminate(self, sid: str) -> None:
         self._call("POST", self._supervisor_url(sid, "terminate"))
