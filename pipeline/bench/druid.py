@@ -70,13 +70,17 @@ class _Probe:
         self.threads = [threading.Thread(target=self._write, daemon=True),
                         threading.Thread(target=self._poll, daemon=True)]
 
+    def _pay(self, conn: psycopg.Connection) -> int:
+        """One probe payment, committed (autocommit); its id."""
+        return conn.execute(
+            "INSERT INTO transactions (account_id, merchant_id, amount, currency, direction, channel, country)"
+            " VALUES (%s, %s, 1.00, %s, 'debit', 'transfer', 'DE') RETURNING transaction_id",
+            (self.account, self.merchant, self.currency)).fetchone()[0]
+
     def _write(self) -> None:
         with psycopg.connect(self.config.postgres.dsn(), autocommit=True) as conn:
             while not self.stop.wait(self.every_s):
-                tx = conn.execute(
-                    "INSERT INTO transactions (account_id, merchant_id, amount, currency, direction, channel, country)"
-                    " VALUES (%s, %s, 1.00, %s, 'debit', 'transfer', 'DE') RETURNING transaction_id",
-                    (self.account, self.merchant, self.currency)).fetchone()[0]
+                tx = self._pay(conn)
                 self.committed[tx] = time.time()
 
     def _poll(self) -> None:
@@ -108,10 +112,7 @@ class _Probe:
         probe payment committed now becomes visible. Returns the seconds that took."""
         druid, started = Druid(self.config.druid), time.monotonic()
         with psycopg.connect(self.config.postgres.dsn(), autocommit=True) as conn:
-            tx = conn.execute(
-                "INSERT INTO transactions (account_id, merchant_id, amount, currency, direction, channel, country)"
-                " VALUES (%s, %s, 1.00, %s, 'debit', 'transfer', 'DE') RETURNING transaction_id",
-                (self.account, self.merchant, self.currency)).fetchone()[0]
+            tx = self._pay(conn)
         while time.monotonic() - started < timeout_s:
             try:
                 if druid.sql(f'SELECT COUNT(*) AS n FROM "transactions" WHERE transaction_id = {tx}')[0]["n"]:

@@ -23,7 +23,8 @@ def apply_all(config: Config, say: Callable[[str], None] = lambda line: None, *,
     datasources whose topic does not exist yet, naming them, instead of refusing everything. `only`
     names the datasources to apply (every file is still checked)."""
     druid, values = Druid(config.druid), inputs.placeholders(config)
-    wanted = [s for s in load_specs(config) if only is None or s.name in only]
+    every = load_specs(config)
+    wanted = [s for s in every if only is None or s.name in only]
     topics = existing_topics(config.kafka.bootstrap)
     if skip_missing_topics:
         missing = [s for s in wanted if s.topic(values) not in topics]
@@ -37,8 +38,7 @@ def apply_all(config: Config, say: Callable[[str], None] = lambda line: None, *,
         if change.pending:  # a new supervisor is the whole file: `druid diff` shows it on request
             say(f"{change.name}: {change.action}" + (f"\n{change.diff}" if change.action != "create" else ""))
     done = [c.name for c in apply.apply(druid, changes)]
-    names = {s.name for s in load_specs(config)}
-    wanted_policies = [p for p in policies.load(config.druid_specs_dir / "policies", names)
+    wanted_policies = [p for p in policies.load(config.druid_specs_dir / "policies", {s.name for s in every})
                        if p.name in {s.name for s in wanted}]
     return done + policies.apply(druid, wanted_policies, config.druid.datasource_prefix)
 
