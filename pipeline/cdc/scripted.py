@@ -134,7 +134,14 @@ class ChangeScript:
 
 def read_committed(bootstrap: str, topic: str, done: Callable[[list[dict]], bool], timeout_s: float) -> list[dict]:
     """Every committed record of `topic` from the start, read until `done(records)` or the timeout."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+    return read_topic(bootstrap, topic, done, timeout_s, "read_committed")
+
+
+def read_topic(bootstrap: str, topic: str, done: Callable[[list[dict]], bool], timeout_s: float,
+               isolation_level: str) -> list[dict]:
+    """read_committed, or with "read_uncommitted" also the records of open transactions (what a
+    transactional writer has written but not yet committed)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level=isolation_level,
                              enable_auto_commit=False, consumer_timeout_ms=500)
     records: list[dict[str, Any]] = []
     try:
