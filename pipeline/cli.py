@@ -191,8 +191,23 @@ def _cmd_bench_druid(args, config) -> None:
     from pipeline.bench import druid as bench
 
     config = bench.bench_config(dict(os.environ))
-    result = bench.run(config, seconds=args.seconds, tps=args.tps, warmup_s=args.warmup,
+    result = bench.run(config, seconds=args.seconds, tps=args.tps, warmup_s=args.warmup, flink=not args.no_flink,
                        keep_running=args.keep_running)
+    _print_and_save(bench, result, args)
+
+
+def _cmd_bench_queries(args, config) -> None:
+    from pipeline.bench import queries as bench
+
+    config = bench.bench_config(dict(os.environ), reuse=args.reuse)
+    result = bench.run(config, payments=args.payments, months=args.months, clients=tuple(args.clients),
+                       seconds=args.seconds, concurrency=args.concurrency, reuse=args.reuse,
+                       keep_running=args.keep_running)
+    _print_and_save(bench, result, args)
+
+
+def _print_and_save(bench, result: dict, args) -> None:
+    """A benchmark module's report, and with --save its files under the --label."""
     print(bench.report(result))
     if args.save:
         for path in bench.save(result, args.label):
@@ -504,8 +519,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=POSITIVE, default=120.0, help="length of the measured load")
     p.add_argument("--tps", type=POSITIVE, default=1000.0, help="payments per second")
     p.add_argument("--warmup", type=POSITIVE, default=30.0, help="seconds of the same load before measuring")
+    p.add_argument("--no-flink", action="store_true", help="only `transactions`: without the Flink jobs and the "
+                                                          "datasources they feed")
     _bench_output(p, "JSON + SVG", label="local", keep="the bench stack")
     p.set_defaults(func=_cmd_bench_druid)
+    p = bench.add_parser("queries", help="dashboard and report questions over millions of payments: Druid vs "
+                                          "Postgres (tables, reporting views) vs DuckDB (stack of its own)")
+    p.add_argument("--payments", type=POSITIVE_INT, default=10_000_000, help="payments of history")
+    p.add_argument("--months", type=POSITIVE_INT, default=14, help="months the history spans, ending today")
+    p.add_argument("--clients", type=POSITIVE_INT, nargs="+", default=[1, 16], help="concurrent clients per case")
+    p.add_argument("--seconds", type=POSITIVE, default=10.0, help="each client asks again and again this long")
+    p.add_argument("--concurrency", type=POSITIVE_INT, default=1,
+                   help="the backfill's sub-tasks per month (above 1 its row counts go unchecked)")
+    p.add_argument("--reuse", action="store_true", help="time the questions on the data a --keep-running run "
+                                                        "loaded (skips the load, keeps the figures it saved)")
+    _bench_output(p, "JSON + SVG", label="local", keep="the bench stack")
+    p.set_defaults(func=_cmd_bench_queries)
     p = bench.add_parser("flink", help="events/s each Flink job consumes from preloaded CDC topics (stack of its own)")
     p.add_argument("--job", choices=("windows", "fraud", "health", "all"), default="all",
                    help="all: windows then fraud (health only on request)")

@@ -63,6 +63,10 @@ class Druid:
         """The running spec (None: no such supervisor, or it was terminated)."""
         return self._call("GET", self._supervisor_url(sid), ok_missing=True)
 
+    def supervisor_stats(self, sid: str) -> dict | None:
+        """Per task group and task: row counters and moving averages (rows/s over 1, 5, 15 minutes)."""
+        return self._call("GET", self._supervisor_url(sid, "stats"), ok_missing=True)
+
     def supervisor_status(self, sid: str) -> dict | None:
         return self._call("GET", self._supervisor_url(sid, "status"), ok_missing=True)
 
@@ -165,6 +169,10 @@ class Druid:
     def set_compaction(self, config: dict) -> None:
         self._call("POST", f"{self.config.coordinator}/druid/coordinator/v1/config/compaction", config)
 
+    def delete_compaction(self, datasource: str) -> None:
+        self._call("DELETE", f"{self.config.coordinator}/druid/coordinator/v1/config/compaction/{quote(datasource)}",
+                   ok_missing=True)
+
     def served_datasources(self) -> list[str]:
         return self._call("GET", f"{self.config.coordinator}/druid/coordinator/v1/datasources") or []
 
@@ -185,14 +193,14 @@ class Druid:
 
     # ---- SQL (broker) ----
 
-    def sql(self, query: str, parameters: dict | None = None) -> list[dict]:
-        """Rows as dicts, through pydruid's DB-API (Druid SQL over HTTP)."""
+    def sql(self, query: str, parameters: dict | None = None, context: dict | None = None) -> list[dict]:
+        """Rows as dicts, through pydruid's DB-API (Druid SQL over HTTP); `context` adds query context keys."""
         broker = urlparse(self.config.broker)
         try:
             # Druid's query timeout (ms) bounds the query on the server; pydruid has no client-side one.
             conn = connect(host=broker.hostname, port=broker.port or (443 if broker.scheme == "https" else 80),
                            path="/druid/v2/sql/", scheme=broker.scheme or "http",
-                           context={"timeout": int(self.timeout * 1000)})
+                           context={"timeout": int(self.timeout * 1000), **(context or {})})
             cursor = conn.cursor()
             cursor.execute(query, parameters or {})
             columns = [d[0] for d in cursor.description or ()]

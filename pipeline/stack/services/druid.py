@@ -31,8 +31,8 @@ EXTENSIONS: dict[str, str | None] = {
 }
 
 # Task slots of the indexer: every supervisor needs one for its reading task and one more while the
-# previous task publishes (druid_specs/: 6 datasources, one task each), plus two for kill and batch tasks.
-WORKER_CAPACITY = 14
+# previous task publishes (druid_specs/: 7 datasources, one task each), plus two for kill and batch tasks.
+WORKER_CAPACITY = 16
 
 JVM_COMMON = (
     "-server", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Duser.timezone=UTC", "-Dfile.encoding=UTF-8",
@@ -54,7 +54,7 @@ class _Process:
 _PROCESSES = (
     _Process("coordinator", "256m", "64m"),
     _Process("broker", "384m", "192m"),
-    _Process("historical", "384m", "160m"),
+    _Process("historical", "384m", "256m"),
     _Process("indexer", "1g", "192m"),
 )
 

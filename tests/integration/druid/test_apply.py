@@ -70,7 +70,7 @@ def test_apply_creates_what_it_can_and_names_what_waits(applied, druid):
     assert sorted(n for n in names if " " in n) == sorted(f"{druid.name(n)} {what}" for n in FLINK_FED
                                                           for what in ("retention", "compaction"))
     waiting = sorted(line.split()[1] for line in said if "not applied yet" in line and ".facts." in line)
-    assert waiting == ["disputes", "ledger", "transactions"], said
+    assert waiting == ["disputes", "ledger", "transactions", "transactions_daily"], said
 
 
 def test_a_second_apply_changes_nothing(applied, druid):

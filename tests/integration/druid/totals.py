@@ -1,5 +1,6 @@
-"""Druid against Postgres, counts and cents: `transactions` per day x currency x merchant x status,
-`tx_windows` per window x dimension x currency.
+"""Druid against Postgres, counts and cents: `transactions` per day x currency x merchant x status, its
+rollup `transactions_daily` per day x currency x status x country, `tx_windows` per window x dimension x
+currency.
 
 Shared by the Druid tests (imported as a sibling module): a change counted
 twice or lost shows as a difference in one slice.
@@ -13,29 +14,34 @@ import psycopg
 
 from flink_jobs.windows import DIMENSIONS, WINDOW_S
 
-Slice = tuple[str, str, int | None, str]  # day, currency, merchant, status
+class DayTotals:
+    """Counts and cents of the payments per day x `columns`, as Postgres and as a Druid datasource hold them."""
 
-PG_TOTALS = """
-SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, currency, merchant_id, status,
+    def __init__(self, *columns: str) -> None:
+        self.columns = columns
+        group = ", ".join(str(i) for i in range(1, len(columns) + 2))
+        listed = ", ".join(columns)
+        self.postgres_sql = f"""
+SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, {listed},
        COUNT(*) AS n, SUM(amount * 100)::bigint AS cents
-FROM transactions GROUP BY 1, 2, 3, 4"""
+FROM transactions GROUP BY {group}"""
+        self._druid_sql = f"""
+SELECT TIME_FORMAT(__time, 'yyyy-MM-dd') AS "day", {listed}, SUM(tx_count) AS n, SUM(amount_cents) AS cents
+FROM "{{table}}" GROUP BY {group} HAVING SUM(tx_count) <> 0 OR SUM(amount_cents) <> 0"""
+
+    def druid_sql(self, table: str) -> str:
+        return self._druid_sql.format(table=table)
+
+    def as_map(self, rows) -> dict[tuple, tuple[int, int]]:
+        return {(r["day"], *(r[c] for c in self.columns)): (int(r["n"]), int(r["cents"])) for r in rows}
+
+    def postgres(self, pg) -> dict[tuple, tuple[int, int]]:
+        with psycopg.connect(pg.dsn()) as conn:
+            return self.as_map(conn.cursor(row_factory=psycopg.rows.dict_row).execute(self.postgres_sql).fetchall())
 
 
-def druid_totals(table: str) -> str:
-    return f"""
-SELECT TIME_FORMAT(__time, 'yyyy-MM-dd') AS "day", currency, merchant_id, status,
-       SUM(tx_count) AS n, SUM(amount_cents) AS cents
-FROM "{table}" GROUP BY 1, 2, 3, 4 HAVING SUM(tx_count) <> 0 OR SUM(amount_cents) <> 0"""
-
-
-def as_map(rows) -> dict[Slice, tuple[int, int]]:
-    return {(r["day"], r["currency"], r["merchant_id"], r["status"]): (int(r["n"]), int(r["cents"])) for r in rows}
-
-
-def postgres(pg) -> dict[Slice, tuple[int, int]]:
-    with psycopg.connect(pg.dsn()) as conn:
-        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
-        return as_map(cur.execute(PG_TOTALS).fetchall())
+TRANSACTIONS = DayTotals("currency", "merchant_id", "status")  # `transactions`
+DAILY = DayTotals("currency", "status", "country")  # `transactions_daily`: the same facts rolled up, no ids
 
 
 def diff(want: dict, got: dict) -> list:
@@ -43,8 +49,10 @@ def diff(want: dict, got: dict) -> list:
 
 
 def assert_equal(druid, pg, timeout_s: float = 180) -> None:
-    """Wait until Druid's totals equal Postgres's (now); fail with the slices that differ."""
-    _converge(druid, postgres(pg), druid_totals(druid.name("transactions")), as_map, "transactions", timeout_s)
+    """Wait until Druid's totals, in `transactions` and in its daily rollup, equal Postgres's (now); fail with
+    the slices that differ."""
+    for name, totals in (("transactions", TRANSACTIONS), ("transactions_daily", DAILY)):
+        _converge(druid, totals.postgres(pg), totals.druid_sql(druid.name(name)), totals.as_map, name, timeout_s)
 
 
 def _converge(druid, want: dict, query: str, as_map, what: str, timeout_s: float) -> None:

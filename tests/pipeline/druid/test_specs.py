@@ -126,7 +126,7 @@ def test_every_real_policy_names_a_datasource_and_keeps_finance_forever():
     names = {s.name for s in specs.load(SPECS, inputs.known())}
     found = {p.name: p for p in policies.load(SPECS / "policies", names)}
     assert set(found) == names
-    for finance in ("transactions", "ledger", "disputes"):
+    for finance in ("transactions", "transactions_daily", "ledger", "disputes"):
         assert [r["type"] for r in found[finance].retention] == ["loadForever"]
     for policy in found.values():
         # Compaction stays behind the streaming tasks: it waits 6 h, and takes the default locks (see
