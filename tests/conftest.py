@@ -239,18 +239,10 @@ class DruidDeployment:
 
     def wait_for(self, query: str, done, timeout_s: float = 180, what: str = "Druid rows"):
         """Run `query` until `done(rows)`; returns the last rows (fails with them after the timeout)."""
-        import time
-
-        deadline, rows = time.monotonic() + timeout_s, None
-        while time.monotonic() < deadline:
-            try:
-                rows = self.client.sql(query)
-            except Exception as exc:  # noqa: BLE001 - the datasource may not exist until its first rows are read
-                rows = [{"error": str(exc)[:200]}]
-            if rows and "error" not in rows[0] and done(rows):
-                return rows
-            time.sleep(0.5)
-        raise AssertionError(f"{what}: not there after {timeout_s:.0f} s; last answer: {rows}")
+        try:
+            return self.client.wait_for(query, done, timeout_s, what)
+        except TimeoutError as exc:
+            raise AssertionError(str(exc)) from None
 
     def cleanup(self) -> None:
         from pipeline.druid.client import DruidError

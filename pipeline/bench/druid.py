@@ -136,17 +136,12 @@ class _Probe:
     def caught_up(self, timeout_s: float = 900) -> float:
         """Wait until Druid has read everything before now (the warm-up's backlog, the snapshot): one
         probe payment committed now becomes visible. Returns the seconds that took."""
-        druid, started = Druid(self.config.druid), time.monotonic()
+        started = time.monotonic()
         with psycopg.connect(self.config.postgres.dsn(), autocommit=True) as conn:
             tx = self._pay(conn)
-        while time.monotonic() - started < timeout_s:
-            try:
-                if druid.sql(f'SELECT COUNT(*) AS n FROM "transactions" WHERE transaction_id = {tx}')[0]["n"]:
-                    return time.monotonic() - started
-            except Exception:  # noqa: BLE001 - the broker may not know the table yet
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"Druid did not catch up with the backlog within {timeout_s:.0f} s")
+        Druid(self.config.druid).wait_for(f'SELECT COUNT(*) AS n FROM "transactions" WHERE transaction_id = {tx}',
+                                          lambda rows: rows[0]["n"] > 0, timeout_s, "Druid caught up with the backlog")
+        return time.monotonic() - started
 
     def __enter__(self) -> "_Probe":
         for t in self.threads:
@@ -214,16 +209,8 @@ def _summary(values: list[float]) -> dict:
 
 def _queryable(druid: Druid, timeout_s: float = 300) -> None:
     """Wait until Druid serves rows of `transactions` (its first task has started and read)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if druid.sql('SELECT COUNT(*) AS n FROM "transactions"')[0]["n"] > 0:
-                return
-        except Exception:  # noqa: BLE001 - unknown to the broker until the first rows are read
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"transactions not queryable in Druid after {timeout_s:.0f} s")
-        time.sleep(1)
+    druid.wait_for('SELECT COUNT(*) AS n FROM "transactions"', lambda rows: rows[0]["n"] > 0, timeout_s,
+                   "transactions queryable in Druid", poll_s=1)
 
 
 def _apply(config: Config, names: set[str], timeout_s: float = 300) -> None:

@@ -12,12 +12,16 @@ from pipeline.config import Config, load_config
 from pipeline.stack import secrets, stack
 
 
+def _env(base_env: dict[str, str], run_dir: str, port_offset: int, overrides: dict[str, str] | None) -> dict[str, str]:
+    """CDC_OLAP_BENCH_RUN_DIR moves the run dir."""
+    return {**base_env, "CDC_OLAP_STACK_RUN_DIR": base_env.get("CDC_OLAP_BENCH_RUN_DIR", run_dir),
+            "CDC_OLAP_STACK_PORT_OFFSET": str(port_offset), **(overrides or {})}
+
+
 def fresh(base_env: dict[str, str], run_dir: str, port_offset: int,
           overrides: dict[str, str] | None = None) -> Config:
-    """The bench stack's config after stopping and deleting whatever its run dir held, with fresh
-    secrets. CDC_OLAP_BENCH_RUN_DIR moves the run dir."""
-    env = {**base_env, "CDC_OLAP_STACK_RUN_DIR": base_env.get("CDC_OLAP_BENCH_RUN_DIR", run_dir),
-           "CDC_OLAP_STACK_PORT_OFFSET": str(port_offset), **(overrides or {})}
+    """The bench stack's config after stopping and deleting whatever its run dir held, with fresh secrets."""
+    env = _env(base_env, run_dir, port_offset, overrides)
     previous = stack.build(load_config(env=env))
     previous.down()
     previous.layout.purge()
@@ -27,6 +31,4 @@ def fresh(base_env: dict[str, str], run_dir: str, port_offset: int,
 def kept(base_env: dict[str, str], run_dir: str, port_offset: int,
          overrides: dict[str, str] | None = None) -> Config:
     """The config of a bench stack an earlier run kept (its data and secrets as they are)."""
-    env = {**base_env, "CDC_OLAP_STACK_RUN_DIR": base_env.get("CDC_OLAP_BENCH_RUN_DIR", run_dir),
-           "CDC_OLAP_STACK_PORT_OFFSET": str(port_offset), **(overrides or {})}
-    return secrets.ensure(load_config(env=env))
+    return secrets.ensure(load_config(env=_env(base_env, run_dir, port_offset, overrides)))

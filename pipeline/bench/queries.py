@@ -35,7 +35,6 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
@@ -107,7 +106,7 @@ class _DuckDB:
                 raise RuntimeError(f"no Parquet files of {table} under s3://{bucket}/{prefix}/{table}/")
             self.db.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{scratch / table}/*/*.parquet')")
 
-    def client(self, _config: Config) -> Callable[[str], list[tuple]]:
+    def client(self) -> Callable[[str], list[tuple]]:
         cursor = self.db.cursor()
         return lambda sql: cursor.execute(sql).fetchall()
 
@@ -116,11 +115,7 @@ class _DuckDB:
 
 def fingerprint(rows: list[tuple]) -> tuple[int, int]:
     """(rows, total of the last column as an integer): equal across engines when the answers agree."""
-    total = 0
-    for row in rows:
-        value = row[-1]
-        total += int(value) if not isinstance(value, Decimal) else int(value.to_integral_value())
-    return len(rows), total
+    return len(rows), sum(int(row[-1]) for row in rows)
 
 
 def timed(make_client: Callable[[], Callable[[str], list[tuple]]], sql: str, clients: int,
@@ -188,20 +183,10 @@ def _stop_reader(supervisor) -> None:
 
 def _wait_served(druid: Druid, expected: dict[str, int], timeout_s: float = 900) -> None:
     """Until each datasource's signed count equals Postgres's rows (the historical has loaded every segment)."""
-    deadline = time.monotonic() + timeout_s
     metric = {"transactions": "tx_count", "transactions_daily": "tx_count", "disputes": "dispute_count"}
-    while True:
-        counts = {}
-        for ds in expected:
-            try:
-                counts[ds] = druid.sql(f'SELECT SUM({metric[ds]}) AS n FROM "{ds}"', context=NO_CACHE)[0]["n"]
-            except Exception:  # noqa: BLE001 - unknown to the broker until its first segment loads
-                counts[ds] = None
-        if counts == expected:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Druid serves {counts}, Postgres holds {expected} after {timeout_s:.0f} s")
-        time.sleep(2)
+    for ds, rows in expected.items():
+        druid.wait_for(f'SELECT SUM({metric[ds]}) AS n FROM "{ds}"', lambda got: got[0]["n"] == rows, timeout_s,
+                       f"{ds} served with Postgres's {rows:,} rows", poll_s=2, context=NO_CACHE)
 
 
 def load(config: Config, supervisor, *, payments: int, months: int, concurrency: int, customers: int,
@@ -267,19 +252,18 @@ def run(config: Config, *, payments: int = 10_000_000, months: int = 14, clients
         missing = tuple(ds for ds in DATASOURCES if ds not in loaded["backfill"])  # added since the load
         if missing:
             loaded["backfill"].update(_backfill(config, missing, concurrency, say))
-            load_file.write_text(json.dumps(loaded, indent=2))
         _wait_served(Druid(config.druid), _postgres_counts(config))
     else:
         supervisor.up(only=SERVICES)
         loaded = load(config, supervisor, payments=payments, months=months, concurrency=concurrency,
                       customers=customers, merchants=merchants, say=say)
-        load_file.write_text(json.dumps(loaded, indent=2))
+    load_file.write_text(json.dumps(loaded, indent=2))
     values = _values(datetime.fromisoformat(loaded["from"]), datetime.fromisoformat(loaded["to"]))
     bucket = config.aws.s3_bucket
     with tempfile.TemporaryDirectory(prefix="cdc-olap-bench-duckdb-") as scratch:
         duck = _DuckDB(config, bucket, f"{EXPORT_PREFIX}/parquet", Path(scratch))
         makers = {"druid": lambda: _druid_client(config), "postgres": lambda: _postgres_client(config),
-                  "reporting": lambda: _postgres_client(config), "duckdb": lambda: duck.client(config)}
+                  "reporting": lambda: _postgres_client(config), "duckdb": duck.client}
         answers = _check_answers(makers, values)
         say("the engines agree on every answer: " + ", ".join(f"{k} {v['postgres'][0]} rows" for k, v in
                                                               answers.items()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, urlparse
 
 import requests
@@ -192,6 +192,22 @@ class Druid:
                              f"{quote(name)}", ok_missing=True)
 
     # ---- SQL (broker) ----
+
+    def wait_for(self, query: str, done: Callable[[list[dict]], bool], timeout_s: float, what: str,
+                 poll_s: float = 0.5, context: dict | None = None) -> list[dict]:
+        """Run `query` until `done(rows)`; the rows. A failing query counts as not yet: a datasource is
+        unknown to the broker until its first rows are served. TimeoutError with the last answer."""
+        deadline, rows = time.monotonic() + timeout_s, None
+        while True:
+            try:
+                rows = self.sql(query, context=context)
+                if rows and done(rows):
+                    return rows
+            except DruidError as exc:
+                rows = [{"error": str(exc)[:200]}]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not there after {timeout_s:.0f} s; last answer: {rows}")
+            time.sleep(poll_s)
 
     def sql(self, query: str, parameters: dict | None = None, context: dict | None = None) -> list[dict]:
         """Rows as dicts, through pydruid's DB-API (Druid SQL over HTTP); `context` adds query context keys."""

@@ -55,3 +55,28 @@ def test_other_refusals_are_not_retried(monkeypatch):
     with pytest.raises(DruidError, match="bad spec"):
         Druid(load_config(env={}).druid).submit_task({"type": "kill", "id": "k3"})
     assert len(calls) == 1
+
+
+def _answers(monkeypatch, *answers) -> Druid:
+    """A Druid whose SQL answers come from `answers` in turn (an exception is raised)."""
+    druid, left = Druid(load_config(env={}).druid), list(answers)
+
+    def sql(query, parameters=None, context=None):
+        answer = left.pop(0) if len(left) > 1 else left[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(druid, "sql", sql)
+    return druid
+
+
+def test_wait_for_waits_through_errors_and_unfinished_answers(monkeypatch):
+    druid = _answers(monkeypatch, DruidError("no such table"), [{"n": 0}], [{"n": 3}])
+    assert druid.wait_for("q", lambda rows: rows[0]["n"] == 3, 5, "three rows", poll_s=0) == [{"n": 3}]
+
+
+def test_wait_for_times_out_with_the_last_answer(monkeypatch):
+    druid = _answers(monkeypatch, [{"n": 1}])
+    with pytest.raises(TimeoutError, match=r"three rows: not there after 0 s; last answer: \[\{'n': 1\}\]"):
+        druid.wait_for("q", lambda rows: rows[0]["n"] == 3, 0, "three rows", poll_s=0)
